@@ -1,0 +1,158 @@
+"""The ports of the core: what it needs from a store and from a connection.
+
+Everything here is a ``typing.Protocol`` or a plain value, so the core never
+imports a socket, sqlite3 or asyncio stream.  Implementations live in
+``tertulia.store`` and ``tertulia.frontends``.
+
+Threading rule for every callback port: callbacks are called **on the event
+loop thread**, never from inside the call that registered them, and for a
+given store **in the order the operations were submitted**, whatever their
+kind.  The core relies on that order: a JOIN whose history read was submitted
+after a message's append sees that message in its history and not live, and
+one submitted before sees it live and not in its history, so every message
+reaches a joining user exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+#: Message kinds (PROTOCOL.md §6 ``kind``).
+SAY = "say"
+ME = "me"
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A room message as the core hands it to the store, before it has an id."""
+
+    room_key: str
+    room: str
+    sender: str
+    color: str
+    text: str
+    kind: str
+    ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A room message once the store has made it durable.
+
+    ``id`` is 16 lowercase hex digits; ids sort as strings in the order of
+    the room's messages, across restarts (PROTOCOL.md §6).
+    """
+
+    id: str
+    room: str
+    sender: str
+    color: str
+    text: str
+    kind: str
+    ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    """What the store remembers of a room between runs."""
+
+    key: str
+    room: str
+    topic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A registered name: its password hash (never the password) and colour."""
+
+    key: str
+    name: str
+    password_hash: str
+    color: str
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What a store knows at start: rooms (with topics) and accounts."""
+
+    rooms: list[RoomRecord] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
+
+
+class StoreUnavailable(Exception):
+    """The store could not do what was asked (disk full, closed, cluster away)."""
+
+
+AppendDone = Callable[[StoredMessage | StoreUnavailable], None]
+HistoryDone = Callable[[list[StoredMessage] | StoreUnavailable], None]
+WriteDone = Callable[[None | StoreUnavailable], None]
+
+
+class Store(Protocol):
+    """Durable rooms, messages and accounts.
+
+    Call :meth:`open` once before anything else and :meth:`close` once at the
+    end; in between the other methods never block: each queues an operation
+    and calls ``done`` later on the loop thread, in submission order (see the
+    module docstring).  A failed operation gets a :class:`StoreUnavailable`.
+    """
+
+    #: A short description for the start-up log line, e.g. ``sqlite /path/tertulia.db``.
+    description: str
+
+    async def open(self) -> Snapshot:
+        """Open or create the store and return what it holds."""
+        ...
+
+    def append(self, draft: Draft, done: AppendDone) -> None:
+        """Make a room message durable and give it an id.
+
+        ``done`` gets the stored message only after it is committed.
+        """
+        ...
+
+    def history(
+        self,
+        room_key: str,
+        limit: int,
+        before: str | None,
+        after: str | None,
+        done: HistoryDone,
+    ) -> None:
+        """Read up to ``limit`` messages of a room, oldest first.
+
+        Without ``before``/``after``: the latest.  With ``before``: the latest
+        with an id below it.  With ``after``: the earliest with an id above it.
+        """
+        ...
+
+    def save_room(self, record: RoomRecord, done: WriteDone) -> None:
+        """Remember a room and its topic (insert or replace)."""
+        ...
+
+    def save_account(self, account: Account, done: WriteDone) -> None:
+        """Create or replace an account."""
+        ...
+
+    async def close(self) -> None:
+        """Finish every queued operation, then close.  Idempotent."""
+        ...
+
+
+class Peer(Protocol):
+    """One client connection as the core sees it (implemented by a front end).
+
+    ``send`` never blocks and never fails: a front end buffers, coalesces one
+    write per loop turn, and itself handles a peer whose held output passes
+    ``--max-sendq`` (PROTOCOL.md §5).
+    """
+
+    def send(self, data: bytes) -> None:
+        """Queue bytes (one or more complete lines) for this client."""
+        ...
+
+    def close(self) -> None:
+        """Close after flushing what was queued (used after a BYE line)."""
+        ...
