@@ -146,7 +146,8 @@ class Peer(Protocol):
 
     ``send`` never blocks and never fails: a front end buffers, coalesces one
     write per loop turn, and itself handles a peer whose held output passes
-    ``--max-sendq`` (PROTOCOL.md §5).
+    ``--max-sendq`` (PROTOCOL.md §5).  No method calls back into the core
+    synchronously: the core may call them while iterating over a room.
     """
 
     def send(self, data: bytes) -> None:
@@ -155,4 +156,30 @@ class Peer(Protocol):
 
     def close(self) -> None:
         """Close after flushing what was queued (used after a BYE line)."""
+        ...
+
+    def pause_reading(self) -> None:
+        """Stop taking lines from this client until :meth:`resume_reading`."""
+        ...
+
+    def resume_reading(self) -> None:
+        ...
+
+
+HashDone = Callable[[str], None]
+VerifyDone = Callable[[bool], None]
+
+
+class PasswordHasher(Protocol):
+    """Slow password hashing, done off the event loop.
+
+    Like the store, it calls ``done`` later on the loop thread.
+    """
+
+    def hash(self, password: str, done: HashDone) -> None:
+        """Hash a new password; ``done`` gets the encoded hash."""
+        ...
+
+    def verify(self, password_hash: str, password: str, done: VerifyDone) -> None:
+        """Check a password against a hash; ``done`` gets the verdict."""
         ...

@@ -11,6 +11,7 @@ exceptions, caught once per connection by the front end (STYLE.md §4).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -75,3 +76,6 @@ class ProtocolError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        #: Set by the session once known: the verb and JSON ref of the line.
+        self.verb: Any = None
+        self.ref: Any = None

@@ -1,0 +1,133 @@
+"""IDENTIFY, NICK, JOIN, LEAVE and QUIT: who is who, and who is where (PROTOCOL.md §2, §3)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from tertulia.core.ports import Account, StoredMessage, StoreUnavailable
+from tertulia.core.rooms import Room
+from tertulia.core.session import Session
+from tertulia.protocol.commands import Command, Verb
+from tertulia.protocol.errors import ByeCode, ErrorCode, ProtocolError
+from tertulia.protocol.messages import Ref
+from tertulia.protocol.names import fold
+
+
+def identify(s: Session, cmd: Command) -> None:
+    if s.name is not None:
+        raise ProtocolError(ErrorCode.ALREADY_IDENTIFIED, f"you are already {s.name}")
+    assert cmd.name is not None
+    hub = s.hub
+    key = fold(cmd.name)
+    if key in hub.users:
+        raise ProtocolError(ErrorCode.NAME_IN_USE, f"{cmd.name} is taken; choose another name")
+    account = hub.accounts.get(key)
+    if account is None:
+        claim(s, cmd.name, key, None, cmd.ref)
+        return
+    if not cmd.password:
+        raise ProtocolError(
+            ErrorCode.AUTH_REQUIRED,
+            f"{cmd.name} is registered; use @<- IDENTIFY {cmd.name} password",
+        )
+    s.hold()
+    hub.hasher.verify(account.password_hash, cmd.password, partial(_verified, s, cmd, account))
+
+
+def _verified(s: Session, cmd: Command, account: Account, ok: bool) -> None:
+    try:
+        if s.closed:
+            return
+        assert cmd.name is not None
+        if not ok:
+            s.error(ErrorCode.AUTH_FAILED, "wrong password for that name", Verb.IDENTIFY, cmd.ref)
+        elif account.key in s.hub.users:
+            s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
+        else:
+            claim(s, cmd.name, account.key, account.color, cmd.ref)
+    finally:
+        s.release()
+
+
+def claim(s: Session, name: str, key: str, color: str | None, ref: Ref) -> None:
+    """Give the session its name and colour, then put it in #general."""
+    hub = s.hub
+    s.name = name
+    s.key = key
+    s.set_color(color or hub.colors.draw())
+    hub.colors.hold(s.color)
+    hub.users[key] = s
+    s.ok(Verb.IDENTIFY, ref, name, s.color)
+    enter(s, hub.general, ref, reply=False)
+
+
+def enter(s: Session, room: Room, ref: Ref, reply: bool) -> None:
+    """Send a room's recent history, then make the session a member (PROTOCOL.md §4).
+
+    Membership starts when the store answers, so every message reaches the
+    newcomer exactly once: in the history, or live (see core.ports).
+    """
+    limit = s.hub.settings.history_on_join
+    if limit <= 0:
+        _entered(s, room, ref, reply, [], hold=False)
+        return
+    s.hold()
+    s.hub.store.history(room.key, limit, None, None, partial(_entered, s, room, ref, reply))
+
+
+def _entered(s: Session, room: Room, ref: Ref, reply: bool,
+             result: list[StoredMessage] | StoreUnavailable, hold: bool = True) -> None:
+    try:
+        if s.closed:
+            return
+        messages = [] if isinstance(result, StoreUnavailable) else result
+        s.send(s.enc.history(room.name, messages))
+        s.hub.add_member(room, s)
+        s.current = room
+        if reply:
+            s.ok(Verb.JOIN, ref, room.name)
+    finally:
+        if hold:
+            s.release()
+
+
+def nick(s: Session, cmd: Command) -> None:
+    assert cmd.name is not None and s.key is not None and s.name is not None
+    hub = s.hub
+    new, key, old = cmd.name, fold(cmd.name), s.name
+    if key != s.key:
+        if key in hub.users:
+            raise ProtocolError(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name")
+        if key in hub.accounts:
+            raise ProtocolError(ErrorCode.AUTH_REQUIRED, f"{new} is registered to someone else")
+        del hub.users[s.key]
+        hub.users[key] = s
+        for room in s.rooms.values():
+            del room.members[s.key]
+            room.members[key] = s
+    s.name, s.key = new, key
+    s.ok(Verb.NICK, cmd.ref, new)
+    if new != old:
+        hub.tell_sharing(s, lambda enc: enc.nick(old, new))
+
+
+def join(s: Session, cmd: Command) -> None:
+    assert cmd.room is not None
+    enter(s, s.hub.room(cmd.room), cmd.ref, reply=True)
+
+
+def leave(s: Session, cmd: Command) -> None:
+    hub = s.hub
+    room = hub.find_room(cmd.room) if cmd.room else s.current
+    if room is None or s.key not in room.members:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"you are not in {cmd.room or 'that room'}")
+    if room is hub.general:
+        raise ProtocolError(ErrorCode.FORBIDDEN, "everyone stays in #general")
+    hub.remove_member(room, s, "left")
+    if s.current is room:
+        s.current = hub.general
+    s.ok(Verb.LEAVE, cmd.ref, room.name)
+
+
+def quit(s: Session, cmd: Command) -> None:
+    s.end(ByeCode.QUIT, cmd.reason or "Quit", cmd.ref)

@@ -1,0 +1,54 @@
+"""SAY, ME, MSG and plain chat lines (PROTOCOL.md §2, §3, §4)."""
+
+from __future__ import annotations
+
+from tertulia.core.ports import ME, SAY
+from tertulia.core.session import VARIANT_JSON, VARIANT_TEXT_COLOR, Session
+from tertulia.protocol import jsonmode, textmode
+from tertulia.protocol.commands import Command, Verb
+from tertulia.protocol.errors import ErrorCode, ProtocolError
+from tertulia.protocol.names import fold
+
+
+def say(s: Session, cmd: Command) -> None:
+    assert cmd.text is not None
+    if cmd.room is None:
+        room = s.current
+        reply = None if cmd.plain else Verb.SAY
+    else:
+        room = s.hub.find_room(cmd.room)
+        reply = Verb.SAY
+    if room is None or s.key not in room.members:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"join {cmd.room} first: @<- JOIN {cmd.room}")
+    s.hub.post(room, s, cmd.text, SAY, cmd.ref, reply)
+
+
+def me(s: Session, cmd: Command) -> None:
+    assert cmd.text is not None
+    room = s.hub.find_room(cmd.room) if cmd.room else s.current
+    if room is None or s.key not in room.members:
+        raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"join {cmd.room} first")
+    s.hub.post(room, s, cmd.text, ME, cmd.ref, Verb.ME)
+
+
+def msg(s: Session, cmd: Command) -> None:
+    assert cmd.name is not None and cmd.text is not None and s.name is not None
+    hub = s.hub
+    target = hub.users.get(fold(cmd.name))
+    if target is None:
+        raise ProtocolError(ErrorCode.NO_SUCH_USER, f"nobody called {cmd.name} is online")
+    assert target.name is not None
+    mid, ts = hub.private_id(), hub.now_text()
+    if target is not s:
+        if target.variant == VARIANT_JSON:
+            target.send(jsonmode.private_line(mid, s.name, target.name, s.color, cmd.text, ts))
+        else:
+            xterm = s.xterm if target.variant == VARIANT_TEXT_COLOR else None
+            target.send(textmode.private_line(s.name, cmd.text, xterm))
+    if s.variant == VARIANT_JSON:
+        s.send(jsonmode.private_line(mid, s.name, target.name, s.color, cmd.text, ts, cmd.ref))
+    else:
+        if target is s:
+            xterm = s.xterm if s.variant == VARIANT_TEXT_COLOR else None
+            s.send(textmode.private_line(s.name, cmd.text, xterm))
+        s.ok(Verb.MSG, cmd.ref, target.name)

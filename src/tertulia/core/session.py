@@ -1,0 +1,291 @@
+"""One client connection's state, and the order in which its lines run.
+
+Theory of operation
+-------------------
+A front end feeds every line it splits to :meth:`Session.receive`.  Lines of
+one connection run strictly in arrival order and every command sees the
+effect of the lines before it (PROTOCOL.md §1).  Most commands finish at
+once.  A few wait for the store or the password hasher; they *hold* the
+session, and later lines queue in ``backlog`` until the answer comes back.
+
+Chat messages are the exception that keeps the hot path fast: consecutive
+chat lines are *pipelined*: each is handed to the store at once, and the
+store answers in submission order, so a sender with 16 messages in flight
+gets them committed in one batch.  Any other command waits until the chat
+messages before it have been delivered, so its reply still comes after
+theirs.
+
+The rate limit is applied when a line arrives (it is about the peer's pace),
+but its ``RATE_LIMITED`` reply takes the line's place in the order.
+
+Invariants:
+  * ``inflight`` counts store/hasher operations not yet answered;
+  * ``holds`` counts the non-chat operations among them;
+  * ``backlog`` is None or a non-empty queue of (line, over_rate) pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING
+
+from tertulia.core.colors import xterm256
+from tertulia.core.ratelimit import TokenBucket
+from tertulia.protocol.commands import (
+    VERBS,
+    Command,
+    Verb,
+    chat_line,
+    is_command,
+    json_args,
+    json_ref,
+    split_json,
+    split_text,
+    text_args,
+)
+from tertulia.protocol.errors import BAD_LINE_CODES, ByeCode, ErrorCode, ProtocolError
+from tertulia.protocol.jsonmode import JsonEncoder
+from tertulia.protocol.lines import Line, _TooLong
+from tertulia.protocol.messages import Ref
+from tertulia.protocol.textmode import TextEncoder
+
+if TYPE_CHECKING:
+    from tertulia.core.hub import Hub
+    from tertulia.core.ports import Peer
+    from tertulia.core.rooms import Room
+
+logger = logging.getLogger(__name__)
+
+TEXT_ENCODER = TextEncoder()
+JSON_ENCODER = JsonEncoder()
+
+#: Encodings a room message is built in, once each per message.
+VARIANT_TEXT_COLOR = 0
+VARIANT_TEXT_PLAIN = 1
+VARIANT_JSON = 2
+
+Encoder = TextEncoder | JsonEncoder
+
+#: Past this many queued lines the front end is asked to stop reading.
+BACKLOG_PAUSE = 64
+
+
+class Session:
+    """State of one connection, identified or not."""
+
+    __slots__ = (
+        "hub", "peer", "address", "conn_id", "enc", "variant", "colors_on",
+        "name", "key", "color", "xterm", "rooms", "current", "bucket",
+        "bad_in_row", "backlog", "inflight", "holds", "closed",
+        "connected_at", "last_rx", "pinged", "paused",
+    )
+
+    def __init__(self, hub: Hub, peer: Peer, address: str, conn_id: int, json_mode: bool) -> None:
+        now = hub.clock()
+        self.hub = hub
+        self.peer = peer
+        self.address = address
+        self.conn_id = conn_id
+        self.enc: Encoder = JSON_ENCODER if json_mode else TEXT_ENCODER
+        self.variant = VARIANT_JSON if json_mode else VARIANT_TEXT_COLOR
+        self.colors_on = True
+        self.name: str | None = None
+        self.key: str | None = None
+        self.color = ""
+        self.xterm = 0
+        self.rooms: dict[str, Room] = {}
+        self.current: Room | None = None
+        s = hub.settings
+        self.bucket = TokenBucket(s.rate, s.burst, now)
+        self.bad_in_row = 0
+        self.backlog: deque[tuple[Line | str, bool]] | None = None
+        self.inflight = 0
+        self.holds = 0
+        self.closed = False
+        self.connected_at = now
+        self.last_rx = now
+        self.pinged = False
+        self.paused = False
+
+    def __repr__(self) -> str:
+        return f"Session(#{self.conn_id} {self.name or '-'} {self.address})"
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, data: bytes) -> None:
+        if not self.closed:
+            self.peer.send(data)
+
+    def ok(self, verb: Verb, ref: Ref, *fields: object) -> None:
+        self.send(self.enc.ok(verb.value, ref, *fields))
+
+    def error(self, code: ErrorCode, message: str, verb: Verb | None = None, ref: Ref = None) -> None:
+        self.send(self.enc.error(code.value, message, verb.value if verb else None, ref))
+
+    def set_mode(self, json_mode: bool) -> None:
+        self.enc = JSON_ENCODER if json_mode else TEXT_ENCODER
+        self._set_variant()
+
+    def set_colors(self, on: bool) -> None:
+        self.colors_on = on
+        self._set_variant()
+
+    def _set_variant(self) -> None:
+        if self.enc is JSON_ENCODER:
+            self.variant = VARIANT_JSON
+        else:
+            self.variant = VARIANT_TEXT_COLOR if self.colors_on else VARIANT_TEXT_PLAIN
+
+    def set_color(self, color: str) -> None:
+        self.color = color
+        self.xterm = xterm256(color)
+
+    # ------------------------------------------------------------------ intake
+
+    def touch(self) -> None:
+        """The front end received bytes (a whole line or not): the peer is alive."""
+        self.last_rx = self.hub.clock()
+        self.pinged = False
+
+    def receive(self, line: Line | str) -> None:
+        """Take one line from the front end: bytes, a ``str`` (WebSocket) or TOO_LONG."""
+        if self.closed:
+            return
+        over_rate = not self.bucket.take(self.hub.clock())
+        if self.backlog is not None:
+            self.backlog.append((line, over_rate))
+            if len(self.backlog) >= BACKLOG_PAUSE and not self.paused:
+                self.paused = True
+                self.hub.pause_reading(self)
+            return
+        if not self._run(line, over_rate):
+            self.backlog = deque([(line, over_rate)])
+
+    def hold(self) -> None:
+        """A command starts an operation that later lines must wait for."""
+        self.inflight += 1
+        self.holds += 1
+
+    def release(self) -> None:
+        """The operation started by :meth:`hold` is answered."""
+        self.inflight -= 1
+        self.holds -= 1
+        if self.inflight == 0:
+            self._drain()
+
+    def pipeline(self) -> None:
+        """A chat message was handed to the store."""
+        self.inflight += 1
+
+    def settle(self) -> None:
+        """The store answered a chat message."""
+        self.inflight -= 1
+        if self.inflight == 0:
+            self._drain()
+
+    def _drain(self) -> None:
+        backlog = self.backlog
+        while backlog and not self.closed:
+            line, over_rate = backlog[0]
+            if not self._run(line, over_rate):
+                return
+            backlog.popleft()
+        self.backlog = None
+        if self.paused and not self.closed:
+            self.paused = False
+            self.hub.resume_reading(self)
+
+    def _run(self, line: Line | str, over_rate: bool) -> bool:
+        """Run one line now if its turn has come; False means it must wait."""
+        if self.holds:
+            return False
+        try:
+            if over_rate:
+                raise ProtocolError(ErrorCode.RATE_LIMITED, "too many lines; slow down")
+            command = self._parse(line)
+            verb = command.verb
+        except ProtocolError as exc:
+            if self.inflight:
+                return False  # its ERR must come after the replies before it
+            self._bad(exc, exc.verb, exc.ref)
+            return True
+        if self.inflight and verb is not Verb.SAY and verb is not Verb.ME:
+            return False  # wait for the chat messages before it
+        self.bad_in_row = 0
+        handler = self.hub.handlers[verb]
+        try:
+            handler(self, command)
+        except ProtocolError as exc:
+            self.error(exc.code, exc.message, verb, command.ref)
+        return True
+
+    def _parse(self, line: Line | str) -> Command:
+        """Decode and parse a line in the connection's current mode.
+
+        Raises:
+            ProtocolError: with ``verb`` and ``ref`` attributes set when known.
+        """
+        verb: Verb | None = None
+        ref: Ref = None
+        try:
+            if isinstance(line, _TooLong):
+                raise ProtocolError(
+                    ErrorCode.LINE_TOO_LONG,
+                    f"a line has at most {self.hub.settings.max_line} bytes; it was not run",
+                )
+            if isinstance(line, bytes):
+                try:
+                    text = line.decode()
+                except UnicodeDecodeError:
+                    raise ProtocolError(ErrorCode.BAD_ENCODING, "lines must be UTF-8") from None
+            else:
+                text = line
+            if self.enc is JSON_ENCODER:
+                verb, obj = split_json(text)
+                ref = json_ref(obj)
+                self._check_identified(verb)
+                return json_args(verb, obj)
+            if is_command(text):
+                verb, rest = split_text(text)
+                self._check_identified(verb)
+                return text_args(verb, rest)
+            verb = Verb.SAY
+            self._check_identified(verb)
+            return chat_line(text)
+        except ProtocolError as exc:
+            exc.verb, exc.ref = verb, ref
+            raise
+
+    def _check_identified(self, verb: Verb) -> None:
+        if self.name is None and not VERBS[verb].before_identify:
+            raise ProtocolError(ErrorCode.NOT_IDENTIFIED, "identify first: @<- IDENTIFY name")
+
+    def _bad(self, exc: ProtocolError, verb: Verb | None, ref: Ref) -> None:
+        self.error(exc.code, exc.message, verb, ref)
+        if exc.code in BAD_LINE_CODES:
+            self.bad_in_row += 1
+            if self.bad_in_row >= self.hub.settings.max_errors > 0:
+                self.end(ByeCode.PROTOCOL_ERRORS, f"{self.bad_in_row} bad lines in a row")
+        else:
+            self.bad_in_row = 0
+
+    # ------------------------------------------------------------------ ending
+
+    def end(self, code: ByeCode, text: str, ref: Ref = None) -> None:
+        """Send ``@-> BYE CODE text``, close the connection, and leave every room."""
+        if self.closed:
+            return
+        self.send(self.enc.bye(code.value, text))
+        self.closed = True
+        self.backlog = None
+        self.peer.close()
+        self.hub.part(self, text)
+
+    def connection_lost(self, reason: str = "Connection closed") -> None:
+        """The front end lost the connection (or cut it): leave quietly."""
+        if self.closed:
+            return
+        self.closed = True
+        self.backlog = None
+        self.hub.part(self, reason)

@@ -1,0 +1,24 @@
+"""The limits and knobs the core obeys (a subset of the server's configuration)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    """Values of the PROTOCOL.md §5 limits; defaults are the protocol's."""
+
+    server_name: str = "tertulia"
+    version: str = "0.1.0"
+    history_on_join: int = 20
+    max_line: int = 4096
+    rate: float = 10.0
+    burst: float = 20.0
+    identify_timeout: float = 60.0
+    ping_interval: float = 60.0
+    ping_timeout: float = 60.0
+    max_errors: int = 50
+    presence_limit: int = 250
+    max_connections: int = 10000
+    max_per_ip: int = 100

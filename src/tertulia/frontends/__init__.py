@@ -1,0 +1,1 @@
+"""Front ends move bytes between sockets and sessions; they never decide anything about chat."""

@@ -1,0 +1,197 @@
+"""Server configuration: defaults < ``--config`` TOML file < command-line flags.
+
+Every option has one :class:`Option` entry; the argument parser, the TOML
+reader, the ``--help`` text and docs/reference/configuration.md all come from
+:data:`OPTIONS`.  A bad value raises :class:`ConfigError` with one line that
+names the option and says what it takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from tertulia.core.settings import CoreSettings
+
+
+class ConfigError(Exception):
+    """A configuration value is refused; the message is one line for the user."""
+
+
+def default_db() -> str:
+    """``tertulia.db`` in the user's data directory (``$XDG_DATA_HOME/tertulia``)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return os.path.join(base, "tertulia", "tertulia.db")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    name: str  # the dataclass field and TOML key (with _), flag with -
+    kind: type
+    default: Any
+    help: str
+    minimum: float | None = 0
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+OPTIONS: tuple[Option, ...] = (
+    Option("host", str, "", "address to listen on (default: all interfaces)", None),
+    Option("port", int, 3000, "TCP port of the native protocol", 0, 65535),
+    Option("db", str, "", "SQLite file (default: tertulia.db in the user's data directory)", None),
+    Option("history_on_join", int, 20, "messages sent on JOIN and IDENTIFY", 0, 500),
+    Option("max_line", int, 4096, "longest line in bytes, without its end", 64, 1 << 20),
+    Option("rate", float, 10.0, "lines per second per connection (0 = no limit)", 0),
+    Option("burst", int, 20, "lines a connection may send at once before --rate applies", 1),
+    Option("max_sendq", int, 1 << 20, "bytes held for one connection before it is cut", 1024),
+    Option("identify_timeout", float, 60.0, "seconds to IDENTIFY (0 = forever)", 0),
+    Option("ping_interval", float, 60.0, "quiet seconds before the server sends PING (0 = never)", 0),
+    Option("ping_timeout", float, 60.0, "seconds to answer a PING", 0),
+    Option("max_errors", int, 50, "bad lines in a row before the connection is closed (0 = no limit)", 0),
+    Option("max_connections", int, 10000, "connections in all", 1),
+    Option("max_per_ip", int, 100, "connections from one address", 1),
+    Option("presence_limit", int, 250, "largest room whose members get JOIN/LEAVE/QUIT lines", 0),
+    Option("log_level", str, "info", "logging level", None, None, LOG_LEVELS),
+)
+
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    host: str = ""
+    port: int = 3000
+    db: str = ""
+    history_on_join: int = 20
+    max_line: int = 4096
+    rate: float = 10.0
+    burst: int = 20
+    max_sendq: int = 1 << 20
+    identify_timeout: float = 60.0
+    ping_interval: float = 60.0
+    ping_timeout: float = 60.0
+    max_errors: int = 50
+    max_connections: int = 10000
+    max_per_ip: int = 100
+    presence_limit: int = 250
+    log_level: str = "info"
+
+    @property
+    def db_path(self) -> str:
+        return self.db or default_db()
+
+    def core(self, version: str) -> CoreSettings:
+        return CoreSettings(
+            version=version,
+            history_on_join=self.history_on_join,
+            max_line=self.max_line,
+            rate=self.rate,
+            burst=self.burst,
+            identify_timeout=self.identify_timeout,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            max_errors=self.max_errors,
+            presence_limit=self.presence_limit,
+            max_connections=self.max_connections,
+            max_per_ip=self.max_per_ip,
+        )
+
+
+assert {f.name for f in fields(Config)} == set(_BY_NAME), "Config and OPTIONS disagree"
+
+
+def check(option: Option, raw: Any, where: str) -> Any:
+    """Convert and range-check one value.
+
+    Raises:
+        ConfigError: naming ``where`` the value came from.
+    """
+    what = f"{where} takes"
+    try:
+        if option.kind is int:
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            value: Any = int(raw)
+            what += " a whole number"
+        elif option.kind is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = float(raw)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError
+            what += " a number of seconds" if "timeout" in option.name or "interval" in option.name else " a number"
+        else:
+            if not isinstance(raw, str):
+                raise ValueError
+            value = raw
+            what += " a text"
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what}, not {raw!r}") from None
+    if option.choices is not None and value not in option.choices:
+        raise ConfigError(f"{where} takes one of {', '.join(option.choices)}, not {raw!r}")
+    low, high = option.minimum, option.maximum
+    if option.kind in (int, float) and low is not None and value < low:
+        span = f" from {low:g} to {high:g}" if high is not None else f" of at least {low:g}"
+        raise ConfigError(f"{what}{span}, not {raw!r}")
+    if option.kind in (int, float) and high is not None and value > high:
+        raise ConfigError(f"{what} from {low:g} to {high:g}, not {raw!r}")
+    return value
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read a config file: the same keys as the flags, with ``_`` or ``-``.
+
+    Raises:
+        ConfigError: unreadable file, bad TOML, unknown key or bad value.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    values: dict[str, Any] = {}
+    for key, raw in data.items():
+        name = key.replace("-", "_")
+        option = _BY_NAME.get(name)
+        if option is None:
+            raise ConfigError(f"config file {path}: unknown key {key!r}")
+        values[name] = check(option, raw, f"{key} in {path}")
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every option as a flag; flags default to None so a config file can fill them."""
+    parser.add_argument("--config", metavar="FILE", help="a TOML file with the same keys as these flags")
+    for option in OPTIONS:
+        shown = option.default if option.default != "" else None
+        help_text = option.help if shown is None else f"{option.help} (default: {shown})"
+        parser.add_argument(option.flag, default=None, metavar=option.name.split("_")[-1].upper(),
+                            help=help_text)
+
+
+def from_namespace(ns: argparse.Namespace) -> Config:
+    """Build the configuration from parsed flags and the ``--config`` file.
+
+    Raises:
+        ConfigError: for the first bad value.
+    """
+    values: dict[str, Any] = {}
+    if ns.config:
+        values.update(load_toml(ns.config))
+    for option in OPTIONS:
+        raw = getattr(ns, option.name)
+        if raw is not None:
+            values[option.name] = check(option, raw, option.flag)
+    return Config(**values)
