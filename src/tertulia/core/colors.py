@@ -1,22 +1,22 @@
 """User colours: the palette, the random draw, and the nearest xterm-256 colour.
 
-The palette has 20 mid-lightness colours that keep a contrast of about 3:1 or
-better on both a black and a white background, so a name reads well in dark
-and light terminals alike.  A new user draws at random among the colours no
+The palette has 20 mid-lightness colours with a contrast of at least 3:1 on
+white and 4.4:1 on black (WCAG formula), so a name reads in dark and light
+terminals alike, and no two of them map to the same xterm-256 colour.  A new user draws at random among the colours no
 online user holds, and from the whole palette once every colour is taken.
 """
 
 from __future__ import annotations
 
 import random
-from functools import lru_cache
 from collections import Counter
+from functools import lru_cache
 
 PALETTE: tuple[str, ...] = (
-    "#e06c75", "#d19a66", "#c9a227", "#98c379", "#56b6c2",
-    "#61afef", "#c678dd", "#be5046", "#2bae66", "#e5739f",
-    "#4f9dde", "#a57fd8", "#ff7f50", "#3aa8a8", "#b5890a",
-    "#7d9a2c", "#db6c2c", "#8e7cc3", "#d46aa8", "#5c9e5c",
+    "#e06c75", "#b78659", "#789b5e", "#4a9faa", "#5599d2",
+    "#b05fc8", "#be5046", "#29a862", "#c8649f", "#a57fd8",
+    "#e77347", "#2e9e9e", "#b5890a", "#7d9a2c", "#db6c2c",
+    "#8e7cc3", "#c2579a", "#5c9e5c", "#d17747", "#b76e2d",
 )
 
 

@@ -96,6 +96,7 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         self.accounts: dict[str, Account] = {a.key: a for a in snapshot.accounts}
         self.per_address: Counter[str] = Counter()
+        self.stopping = False
         self._next_conn = 0
         self._private_seq = 0
         self._boot = f"{int(wallclock() * 1000):x}"
@@ -131,6 +132,13 @@ class Hub:
             del self.per_address[session.address]
         key = session.key
         if key is None or session.name is None:
+            return
+        if self.stopping:  # everyone is getting BYE SERVER_SHUTDOWN: no QUIT lines
+            for room in session.rooms.values():
+                room.members.pop(key, None)
+            session.rooms.clear()
+            del self.users[key]
+            self.colors.release(session.color)
             return
         limit = self.settings.presence_limit
         told: dict[int, Session] = {}
@@ -306,6 +314,7 @@ class Hub:
 
     def shutdown(self, text: str = "the server is shutting down") -> None:
         """Say BYE SERVER_SHUTDOWN to every connection and close them."""
+        self.stopping = True
         for session in list(self.sessions.values()):
             session.end(ByeCode.SERVER_SHUTDOWN, text)
 

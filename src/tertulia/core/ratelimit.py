@@ -10,7 +10,7 @@ from __future__ import annotations
 class TokenBucket:
     """``rate`` tokens per second, holding at most ``burst``.  ``rate == 0`` turns it off."""
 
-    __slots__ = ("rate", "burst", "_tokens", "_stamp")
+    __slots__ = ("_stamp", "_tokens", "burst", "rate")
 
     def __init__(self, rate: float, burst: float, now: float) -> None:
         self.rate = rate
@@ -24,7 +24,7 @@ class TokenBucket:
             return True
         tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
-        if tokens >= 1.0:
+        if tokens >= 1.0 - 1e-9:  # tolerate float rounding at exactly the rate
             self._tokens = tokens - 1.0
             return True
         self._tokens = tokens

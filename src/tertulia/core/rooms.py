@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class Room:
-    __slots__ = ("key", "name", "topic", "members", "stored")
+    __slots__ = ("key", "members", "name", "stored", "topic")
 
     def __init__(self, key: str, name: str, topic: str = "", stored: bool = False) -> None:
         self.key = key

@@ -75,10 +75,9 @@ class Session:
     """State of one connection, identified or not."""
 
     __slots__ = (
-        "hub", "peer", "address", "conn_id", "enc", "variant", "colors_on",
-        "name", "key", "color", "xterm", "rooms", "current", "bucket",
-        "bad_in_row", "backlog", "inflight", "holds", "closed",
-        "connected_at", "last_rx", "pinged", "paused",
+        "address", "backlog", "bad_in_row", "bucket", "closed", "color", "colors_on",
+        "conn_id", "connected_at", "current", "enc", "holds", "hub", "inflight", "key",
+        "last_rx", "name", "paused", "peer", "pinged", "rooms", "variant", "xterm",
     )
 
     def __init__(self, hub: Hub, peer: Peer, address: str, conn_id: int, json_mode: bool) -> None:
@@ -217,6 +216,10 @@ class Session:
         try:
             handler(self, command)
         except ProtocolError as exc:
+            if self.inflight:
+                # A SAY/ME refused before it posted (NOT_IN_ROOM): nothing changed,
+                # so run it again after the chat lines before it, for its ERR's turn.
+                return False
             self.error(exc.code, exc.message, verb, command.ref)
         return True
 
@@ -254,7 +257,7 @@ class Session:
             self._check_identified(verb)
             return chat_line(text)
         except ProtocolError as exc:
-            exc.verb, exc.ref = verb, ref
+            exc.verb, exc.ref = verb, ref if ref is not None else exc.ref
             raise
 
     def _check_identified(self, verb: Verb) -> None:
@@ -276,7 +279,7 @@ class Session:
         """Send ``@-> BYE CODE text``, close the connection, and leave every room."""
         if self.closed:
             return
-        self.send(self.enc.bye(code.value, text))
+        self.send(self.enc.bye(code.value, text, ref))
         self.closed = True
         self.backlog = None
         self.peer.close()

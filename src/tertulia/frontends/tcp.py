@@ -39,7 +39,7 @@ class TcpConnection(asyncio.Protocol):
     """One client socket."""
 
     __slots__ = ("hub", "flusher", "max_sendq", "transport", "session", "splitter", "out",
-                 "held", "buffered", "closing", "address", "_on_close")
+                 "held", "buffered", "closing", "frozen", "address", "_on_close")
 
     def __init__(self, hub: Hub, flusher: Flusher, max_sendq: int,
                  on_close: Callable[[TcpConnection], None]) -> None:
@@ -53,6 +53,7 @@ class TcpConnection(asyncio.Protocol):
         self.held = 0  # bytes in self.out
         self.buffered = 0  # the transport's buffer at the last flush
         self.closing = False
+        self.frozen = False  # set at shutdown: reading stays paused
         self.address = "?"
         self._on_close = on_close
 
@@ -110,7 +111,9 @@ class TcpConnection(asyncio.Protocol):
         self.out.append(data)
         self.held += len(data)
         if self.held + self.buffered > self.max_sendq:
-            self._overflow()
+            # Hand it to the socket now: only what the kernel does not take
+            # is held output, and flush() cuts the connection past the limit.
+            self.flush()
 
     def flush(self) -> None:
         out = self.out
@@ -136,8 +139,13 @@ class TcpConnection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.transport is not None and not self.closing:
+        if self.transport is not None and not self.closing and not self.frozen:
             self.transport.resume_reading()
+
+    def freeze(self) -> None:
+        """Stop reading for good (shutdown): lines already read still run."""
+        self.frozen = True
+        self.pause_reading()
 
     # ------------------------------------------------------------ internals
 

@@ -16,6 +16,7 @@ users will see are scrubbed here (:func:`~tertulia.protocol.names.clean_text`).
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -87,6 +88,9 @@ VERBS: dict[Verb, VerbSpec] = {
 _VERB_BY_NAME = {verb.value: verb for verb in Verb}
 _COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 _ID_RE = re.compile(r"[0-9a-f]{16}")
+_INT_RE = re.compile(r"[+-]?[0-9]{1,9}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +133,7 @@ def split_text(line: str) -> tuple[Verb, str]:
     """
     body = line[len(PREFIX):].lstrip(" ")
     word, _, rest = body.partition(" ")
-    verb = _VERB_BY_NAME.get(word.upper())
+    verb = _VERB_BY_NAME.get(word.upper()) if word.isascii() else None
     if verb is None:
         if not word:
             raise ProtocolError(ErrorCode.UNKNOWN_COMMAND, "no command after @<-; try @<- HELP")
@@ -215,7 +219,7 @@ def text_args(verb: Verb, rest: str) -> Command:
             raise _missing("name", verb)
         if not tail:
             raise _missing("text", verb)
-        return Command(verb, name=first, text=clean_text(tail))
+        return Command(verb, name=validate_name(first), text=clean_text(tail))
     if verb is Verb.TOPIC:
         if not first:
             raise _missing("room", verb)
@@ -232,7 +236,9 @@ def text_args(verb: Verb, rest: str) -> Command:
     if verb is Verb.PING or verb is Verb.PONG:
         return Command(verb, token=scrub(rest) or None)
     if verb is Verb.HELP:
-        return Command(verb, name=first or None)
+        return Command(verb, name=scrub(first) or None)
+    if verb is Verb.ROOMS:
+        return Command(verb)
     if verb is Verb.QUIT:
         return Command(verb, reason=scrub(rest) or None)
     raise AssertionError(f"verb without a parser: {verb}")  # pragma: no cover
@@ -247,7 +253,10 @@ def _history_text(rest: str) -> Command:
         room = validate_room(words.pop(0))
     if words and words[0].lower() not in ("before", "after"):
         try:
-            limit = int(words.pop(0))
+            word = words.pop(0)
+            if not _INT_RE.fullmatch(word):
+                raise ValueError(word)
+            limit = int(word)
         except ValueError:
             raise ProtocolError(
                 ErrorCode.BAD_ARGUMENT, f"usage: {VERBS[Verb.HISTORY].usage}"
@@ -293,20 +302,29 @@ def split_json(line: str) -> tuple[Verb, Json]:
         raise ProtocolError(ErrorCode.BAD_JSON, "not valid JSON; send one object per line") from None
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_JSON, "send one JSON object per line")
+    if _SURROGATE_ESCAPE.search(line) and any(
+        isinstance(v, str) and _SURROGATE.search(v) for v in obj.values()
+    ):
+        # A lone \ud800 escape decodes to a str that cannot be stored or sent as UTF-8.
+        raise ProtocolError(ErrorCode.BAD_ENCODING, "a \\u escape of a lone surrogate is not text")
     cmd = obj.get("cmd")
     if not isinstance(cmd, str):
         raise ProtocolError(ErrorCode.BAD_JSON, 'the object needs a "cmd" string')
-    verb = _VERB_BY_NAME.get(cmd.upper())
+    verb = _VERB_BY_NAME.get(cmd.upper()) if cmd.isascii() else None
     if verb is None:
-        raise ProtocolError(
+        exc = ProtocolError(
             ErrorCode.UNKNOWN_COMMAND, f"unknown command {scrub(cmd)[:32]}; try {{\"cmd\": \"help\"}}"
         )
+        exc.ref = json_ref(obj)  # the reply to this line, so it carries its ref (§6)
+        raise exc
     return verb, obj
 
 
 def json_ref(obj: Json) -> str | int | float | None:
     """The ``ref`` to echo, if it is a string or a number (anything else is dropped)."""
     ref = obj.get("ref")
+    if isinstance(ref, float) and not math.isfinite(ref):
+        return None  # NaN and Infinity could not be echoed as valid JSON
     if isinstance(ref, (str, int, float)) and not isinstance(ref, bool):
         return ref
     return None
@@ -352,12 +370,12 @@ def json_args(verb: Verb, obj: Json) -> Command:
         text = clean_text(field("text", True) or "")
         return Command(verb, room=validate_room(room) if room else None, text=text, ref=ref)
     if verb is Verb.MSG:
-        to = field("to", True) or ""
+        to = validate_name(field("to", True) or "")
         return Command(verb, name=to, text=clean_text(field("text", True) or ""), ref=ref)
     if verb is Verb.TOPIC:
         room = validate_room(field("room", True) or "")
-        text = field("text")
-        return Command(verb, room=room, text=clean_text(text) if text else None, ref=ref)
+        topic = field("text")
+        return Command(verb, room=room, text=clean_text(topic) if topic else None, ref=ref)
     if verb is Verb.HISTORY:
         return _history_json(obj, ref)
     if verb is Verb.COLOR:
@@ -374,14 +392,16 @@ def json_args(verb: Verb, obj: Json) -> Command:
             raise ProtocolError(ErrorCode.BAD_ARGUMENT, '"token" must be a string')
         return Command(verb, token=scrub(token) if token else None, ref=ref)
     if verb is Verb.HELP:
-        return Command(verb, name=field("verb"), ref=ref)
+        return Command(verb, name=scrub(field("verb") or "") or None, ref=ref)
+    if verb is Verb.ROOMS:
+        return Command(verb, ref=ref)
     if verb is Verb.QUIT:
         reason = field("reason")
         return Command(verb, reason=scrub(reason) if reason else None, ref=ref)
     raise AssertionError(f"verb without a parser: {verb}")  # pragma: no cover
 
 
-def _history_json(obj: Json, ref: str | int | float | None) -> Command:
+def _history_json(obj: Json, ref: str | float | None) -> Command:
     room = obj.get("room")
     if room is not None and not isinstance(room, str):
         raise ProtocolError(ErrorCode.BAD_ARGUMENT, '"room" must be a string')

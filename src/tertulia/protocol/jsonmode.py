@@ -142,8 +142,9 @@ class JsonEncoder:
     def ping(self, token: str) -> bytes:
         return encode({"type": "ping", "token": token})
 
-    def bye(self, code: str, text: str) -> bytes:
-        return encode({"type": "bye", "code": code, "text": text})
+    def bye(self, code: str, text: str, ref: Ref = None) -> bytes:
+        """``ref`` is set when the bye is the reply to a quit (PROTOCOL.md §3, §6)."""
+        return encode(_with_ref({"type": "bye", "code": code, "text": text}, ref))
 
 
 def message_line(m: MessageView, ref: Ref = None) -> bytes:

@@ -41,7 +41,7 @@ class LineSplitter:
     lines completed by that chunk.
     """
 
-    __slots__ = ("max_line", "_buf", "_discarding")
+    __slots__ = ("_buf", "_discarding", "max_line")
 
     def __init__(self, max_line: int = 4096) -> None:
         if max_line < 1:

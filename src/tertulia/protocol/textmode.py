@@ -90,7 +90,7 @@ class TextEncoder:
     def ping(self, token: str) -> bytes:
         return _line("PING", token)
 
-    def bye(self, code: str, text: str) -> bytes:
+    def bye(self, code: str, text: str, ref: Ref = None) -> bytes:
         return _line("BYE", code, text)
 
 

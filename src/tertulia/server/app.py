@@ -111,7 +111,7 @@ class Server:
         hub = self.hub
         if hub is not None:
             for conn in list(self.connections):
-                conn.pause_reading()
+                conn.freeze()
             await _wait_until(lambda: not hub.busy(), DRAIN_DEADLINE, fast)
             hub.shutdown()
             await _wait_until(lambda: not self.connections, FLUSH_DEADLINE, fast)

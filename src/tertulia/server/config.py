@@ -9,6 +9,7 @@ names the option and says what it takes.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tomllib
 from dataclasses import dataclass, fields
@@ -121,31 +122,36 @@ def check(option: Option, raw: Any, where: str) -> Any:
         if option.kind is int:
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError
-            value: Any = int(raw)
             what += " a whole number"
+            value: Any = int(raw)
         elif option.kind is float:
+            what += " a number of seconds" if "timeout" in option.name or "interval" in option.name else " a number"
             if isinstance(raw, bool):
                 raise ValueError
             value = float(raw)
-            if value != value or value in (float("inf"), float("-inf")):
+            if not math.isfinite(value):
                 raise ValueError
-            what += " a number of seconds" if "timeout" in option.name or "interval" in option.name else " a number"
         else:
+            what += " a text"
             if not isinstance(raw, str):
                 raise ValueError
             value = raw
-            what += " a text"
     except (TypeError, ValueError):
         raise ConfigError(f"{what}, not {raw!r}") from None
     if option.choices is not None and value not in option.choices:
         raise ConfigError(f"{where} takes one of {', '.join(option.choices)}, not {raw!r}")
     low, high = option.minimum, option.maximum
     if option.kind in (int, float) and low is not None and value < low:
-        span = f" from {low:g} to {high:g}" if high is not None else f" of at least {low:g}"
+        span = f" from {_show(low)} to {_show(high)}" if high is not None else f" of at least {_show(low)}"
         raise ConfigError(f"{what}{span}, not {raw!r}")
     if option.kind in (int, float) and high is not None and value > high:
-        raise ConfigError(f"{what} from {low:g} to {high:g}, not {raw!r}")
+        raise ConfigError(f"{what} from {_show(low)} to {_show(high)}, not {raw!r}")
     return value
+
+
+def _show(bound: float | None) -> str:
+    """A range bound as the user would write it: ``1048576``, not ``1.04858e+06``."""
+    return "" if bound is None else str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
 def load_toml(path: str) -> dict[str, Any]:
@@ -176,7 +182,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="a TOML file with the same keys as these flags")
     for option in OPTIONS:
         shown = option.default if option.default != "" else None
-        help_text = option.help if shown is None else f"{option.help} (default: {shown})"
+        help_text = option.help if option.choices is None else (
+            f"{option.help}: {', '.join(option.choices)}")
+        help_text = help_text if shown is None else f"{help_text} (default: {shown})"
         parser.add_argument(option.flag, default=None, metavar=option.name.split("_")[-1].upper(),
                             help=help_text)
 

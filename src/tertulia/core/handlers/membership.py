@@ -80,8 +80,14 @@ def _entered(s: Session, room: Room, ref: Ref, reply: bool,
     try:
         if s.closed:
             return
-        messages = [] if isinstance(result, StoreUnavailable) else result
-        s.send(s.enc.history(room.name, messages))
+        if isinstance(result, StoreUnavailable):
+            s.send(s.enc.notice(f"the history of {room.name} is not available now"))
+            messages: list[StoredMessage] = []
+        else:
+            messages = result
+        data = s.enc.history(room.name, messages)
+        if data:  # text mode sends nothing for an empty history
+            s.send(data)
         s.hub.add_member(room, s)
         s.current = room
         if reply:
