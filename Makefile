@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check lint typecheck clean
+.PHONY: run test bench check lint typecheck clean system-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,22 @@ run: $(STAMP)
 	$(BIN)/tertulia serve $(ARGS)
 
 ## test: set up and run the whole test suite (both cores)
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
+
+## bench: Tertulia against ngircd on the same work (a few minutes); see docs/performance.md
+bench: $(STAMP) system-deps
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## system-deps: Debian packages the tests and the benchmark use (ngircd, the peer server)
+system-deps:
+	@command -v ngircd >/dev/null 2>&1 || test -x /usr/sbin/ngircd || { \
+	  echo "installing ngircd (Debian package)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ngircd >/dev/null; \
+	  $$SUDO systemctl disable --now ngircd >/dev/null 2>&1 || true; \
+	  $$SUDO pkill -x ngircd || true; }
 
 ## check: lint and type-check
 check: lint typecheck

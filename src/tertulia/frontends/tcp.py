@@ -38,8 +38,8 @@ ABORT_AFTER = 5.0
 class TcpConnection(asyncio.Protocol):
     """One client socket."""
 
-    __slots__ = ("hub", "flusher", "max_sendq", "transport", "session", "splitter", "out",
-                 "held", "buffered", "closing", "frozen", "address", "_on_close")
+    __slots__ = ("_on_close", "address", "buffered", "closing", "flusher", "frozen", "held", "hub",
+                 "max_sendq", "out", "session", "splitter", "transport")
 
     def __init__(self, hub: Hub, flusher: Flusher, max_sendq: int,
                  on_close: Callable[[TcpConnection], None]) -> None:

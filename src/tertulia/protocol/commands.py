@@ -149,6 +149,22 @@ def _take(rest: str) -> tuple[str, str]:
     return word, tail.lstrip(" ")
 
 
+#: Verbs whose one optional or required argument is a single word.
+_ONE_WORD = frozenset(
+    {Verb.NICK, Verb.JOIN, Verb.LEAVE, Verb.USERS, Verb.COLOR, Verb.COLORS, Verb.PROTO, Verb.HELP}
+)
+
+
+def _extra_words(verb: Verb) -> ProtocolError:
+    """Words after a one-word argument: a name or room with a space, or a typo."""
+    usage = VERBS[verb].usage
+    if verb is Verb.NICK:
+        return ProtocolError(ErrorCode.INVALID_NAME, "a name has no spaces")
+    if verb in (Verb.JOIN, Verb.LEAVE, Verb.USERS):
+        return ProtocolError(ErrorCode.INVALID_ROOM, "a room name has no spaces")
+    return ProtocolError(ErrorCode.BAD_ARGUMENT, f"too many arguments; usage: {usage}")
+
+
 def _missing(what: str, verb: Verb) -> ProtocolError:
     return ProtocolError(ErrorCode.MISSING_ARGUMENT, f"{what} missing; usage: {VERBS[verb].usage}")
 
@@ -188,6 +204,10 @@ def text_args(verb: Verb, rest: str) -> Command:
             or ``INVALID_ROOM``.
     """
     first, tail = _take(rest)
+    if tail and verb in _ONE_WORD:
+        raise _extra_words(verb)
+    if verb is Verb.ROOMS and rest:
+        raise _extra_words(verb)
     if verb is Verb.IDENTIFY or verb is Verb.NICK:
         if not first:
             raise _missing("name", verb)

@@ -55,32 +55,36 @@ class Server:
         return int(self._listener.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        """Open the store and start listening.
+        """Bind the port, open the store, then start accepting.
+
+        The port is bound first so that "port in use" is said before anything
+        else happens; connections wait in the backlog until the hub is ready.
 
         Raises:
             OSError: when the address cannot be bound (port in use, ...).
         """
         loop = asyncio.get_running_loop()
-        snapshot = await self.store.open()
-        self._hasher = ThreadedHasher(loop)
-        hub = self.hub = Hub(self.config.core(__version__), self.store, self._hasher, snapshot)
         flusher = Flusher(loop)
         max_sendq = self.config.max_sendq
 
         def factory() -> TcpConnection:
-            conn = TcpConnection(hub, flusher, max_sendq, self.connections.discard)
+            assert self.hub is not None
+            conn = TcpConnection(self.hub, flusher, max_sendq, self.connections.discard)
             self.connections.add(conn)
             return conn
 
+        self._listener = await loop.create_server(
+            factory, self.config.host or None, self.config.port, backlog=1024,
+            reuse_address=True, start_serving=False,
+        )
         try:
-            self._listener = await loop.create_server(
-                factory, self.config.host or None, self.config.port, backlog=1024,
-                reuse_address=True,
-            )
+            snapshot = await self.store.open()
         except BaseException:
-            await self.store.close()
-            self._hasher.close()
+            self._listener.close()
             raise
+        self._hasher = ThreadedHasher(loop)
+        self.hub = Hub(self.config.core(__version__), self.store, self._hasher, snapshot)
+        await self._listener.start_serving()
         self._ticker = asyncio.create_task(self._tick(), name="tertulia-timers")
         where = self.config.host or "*"
         logger.info("tertulia %s listening on %s:%d (tcp), store: %s", __version__, where,

@@ -72,6 +72,7 @@ def run(config: Config) -> int:
 
 
 async def _serve(config: Config) -> int:
+    from tertulia.core.ports import StoreUnavailable
     from tertulia.server.app import Server
 
     loop = asyncio.get_running_loop()
@@ -97,6 +98,9 @@ async def _serve(config: Config) -> int:
                   "stop the other server or choose another with --port", file=sys.stderr)
         else:
             print(f"tertulia: cannot start on {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except StoreUnavailable as exc:
+        print(f"tertulia: {exc}; check --db and the folder's permissions", file=sys.stderr)
         return 1
     await stop.wait()
     await server.stop(fast)

@@ -350,6 +350,10 @@ class SqliteStore:
         """The thread's body: open, serve batches until the stop marker, close."""
         try:
             snapshot: Snapshot | BaseException = self._connect()
+        except (OSError, sqlite3.Error) as exc:  # the user's to fix: no traceback
+            logger.debug("cannot open store %s", self._path, exc_info=True)
+            self._disconnect()
+            snapshot = StoreUnavailable(f"cannot open {self._path}: {exc}")
         except Exception as exc:
             logger.exception("cannot open store %s", self._path)
             self._disconnect()
