@@ -1,7 +1,7 @@
 """The hub's routing, with fake peers and a store that answers when told.
 
 Every test checks the exact lines each client gets (PROTOCOL.md §2, §3, §5
-and docs/DECISIONS-draft.md), and where it matters, what the hub's tables
+and docs/reference/protocol.md, choices), and where it matters, what the hub's tables
 (users, rooms, colours) hold afterwards.
 """
 

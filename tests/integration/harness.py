@@ -126,7 +126,7 @@ class Client:
             self.sock.settimeout(left)
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             if not chunk:
                 raise AssertionError(f"connection closed (have {self.buf[:200]!r})")
@@ -168,7 +168,7 @@ class Client:
         self.sock.settimeout(within)
         try:
             chunk = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return
         raise AssertionError(f"unexpected data: {chunk[:200]!r}")
 
@@ -179,7 +179,7 @@ class Client:
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))
             try:
                 chunk = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except ConnectionResetError:
                 return True

@@ -25,7 +25,7 @@ _XTERM = [(16 + i, (_STEPS[i // 36], _STEPS[(i // 6) % 6], _STEPS[i % 6])) for i
 def nearest_xterm(color: str) -> set[int]:
     """The xterm-256 colours (cube and greys) nearest to ``#rrggbb``; several when tied."""
     rgb = (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16))
-    dist = {n: sum((a - b) ** 2 for a, b in zip(rgb, c)) for n, c in _XTERM}
+    dist = {n: sum((a - b) ** 2 for a, b in zip(rgb, c, strict=False)) for n, c in _XTERM}
     best = min(dist.values())
     return {n for n, d in dist.items() if d == best}
 

@@ -2,8 +2,9 @@
 
 The palette has 20 mid-lightness colours with a contrast of at least 3:1 on
 white and 4.4:1 on black (WCAG formula), so a name reads in dark and light
-terminals alike, and no two of them map to the same xterm-256 colour.  A new user draws at random among the colours no
-online user holds, and from the whole palette once every colour is taken.
+terminals alike, and no two of them map to the same xterm-256 colour.  A new
+user draws at random among the colours no online user holds, and from the
+whole palette once every colour is taken.
 """
 
 from __future__ import annotations
@@ -13,10 +14,26 @@ from collections import Counter
 from functools import lru_cache
 
 PALETTE: tuple[str, ...] = (
-    "#e06c75", "#b78659", "#789b5e", "#4a9faa", "#5599d2",
-    "#b05fc8", "#be5046", "#29a862", "#c8649f", "#a57fd8",
-    "#e77347", "#2e9e9e", "#b5890a", "#7d9a2c", "#db6c2c",
-    "#8e7cc3", "#c2579a", "#5c9e5c", "#d17747", "#b76e2d",
+    "#e06c75",
+    "#b78659",
+    "#789b5e",
+    "#4a9faa",
+    "#5599d2",
+    "#b05fc8",
+    "#be5046",
+    "#29a862",
+    "#c8649f",
+    "#a57fd8",
+    "#e77347",
+    "#2e9e9e",
+    "#b5890a",
+    "#7d9a2c",
+    "#db6c2c",
+    "#8e7cc3",
+    "#c2579a",
+    "#5c9e5c",
+    "#d17747",
+    "#b76e2d",
 )
 
 
@@ -39,7 +56,9 @@ _XTERM = _xterm_table()
 def xterm256(color: str) -> int:
     """The xterm-256 colour (16-255) nearest to ``#RRGGBB``, by squared RGB distance."""
     r, g, b = int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
-    return min(_XTERM, key=lambda e: (e[1][0] - r) ** 2 + (e[1][1] - g) ** 2 + (e[1][2] - b) ** 2)[0]
+    return min(_XTERM, key=lambda e: (e[1][0] - r) ** 2 + (e[1][1] - g) ** 2 + (e[1][2] - b) ** 2)[
+        0
+    ]
 
 
 class ColorBook:

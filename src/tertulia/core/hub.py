@@ -112,15 +112,21 @@ class Hub:
         session = Session(self, peer, address, self._next_conn, json_mode)
         s = self.settings
         if len(self.sessions) >= s.max_connections or self.per_address[address] >= s.max_per_ip:
-            session.send(session.enc.bye(ByeCode.TOO_MANY_CONNECTIONS.value,
-                                         "too many connections; try again later"))
+            session.send(
+                session.enc.bye(
+                    ByeCode.TOO_MANY_CONNECTIONS.value, "too many connections; try again later"
+                )
+            )
             session.closed = True
             peer.close()
             return session
         self.sessions[session.conn_id] = session
         self.per_address[address] += 1
-        session.send(session.enc.welcome(
-            s.server_name, s.version, "Welcome to Tertulia! Identify with: @<- IDENTIFY name"))
+        session.send(
+            session.enc.welcome(
+                s.server_name, s.version, "Welcome to Tertulia! Identify with: @<- IDENTIFY name"
+            )
+        )
         return session
 
     def part(self, session: Session, reason: str) -> None:
@@ -211,8 +217,11 @@ class Hub:
             room.stored = True
             self.store.save_room(RoomRecord(room.key, room.name, room.topic), _ignore_write)
         if len(room.members) <= self.settings.presence_limit:
-            self._tell(room.members.values(), session,
-                       lambda enc: enc.join(room.name, session.name or "", session.color))
+            self._tell(
+                room.members.values(),
+                session,
+                lambda enc: enc.join(room.name, session.name or "", session.color),
+            )
 
     def remove_member(self, room: Room, session: Session, reason: str) -> None:
         assert session.key is not None and session.name is not None
@@ -221,10 +230,16 @@ class Hub:
         session.rooms.pop(room.key, None)
         if small:
             name = session.name
-            self._tell(room.members.values(), session, lambda enc: enc.leave(room.name, name, reason))
+            self._tell(
+                room.members.values(), session, lambda enc: enc.leave(room.name, name, reason)
+            )
 
-    def _tell(self, members: Iterable[Session], actor: Session | None,
-              build: Callable[[textmode.TextEncoder | jsonmode.JsonEncoder], bytes]) -> None:
+    def _tell(
+        self,
+        members: Iterable[Session],
+        actor: Session | None,
+        build: Callable[[textmode.TextEncoder | jsonmode.JsonEncoder], bytes],
+    ) -> None:
         """Send one event line to members, built once per encoder, skipping the actor."""
         cache: dict[int, bytes] = {}
         for member in members:
@@ -245,8 +260,11 @@ class Hub:
                     out[member.conn_id] = member
         return out
 
-    def tell_sharing(self, session: Session,
-                     build: Callable[[textmode.TextEncoder | jsonmode.JsonEncoder], bytes]) -> None:
+    def tell_sharing(
+        self,
+        session: Session,
+        build: Callable[[textmode.TextEncoder | jsonmode.JsonEncoder], bytes],
+    ) -> None:
         self._tell(self.sharing(session).values(), session, build)
 
     # ------------------------------------------------------------ messages
@@ -254,8 +272,9 @@ class Hub:
     def now_text(self) -> str:
         return wire_time(self.wallclock())
 
-    def post(self, room: Room, sender: Session, text: str, kind: str, ref: Ref,
-             reply: Verb | None) -> None:
+    def post(
+        self, room: Room, sender: Session, text: str, kind: str, ref: Ref, reply: Verb | None
+    ) -> None:
         """Store a room message, then deliver it (PROTOCOL.md §4).
 
         ``reply`` is the verb whose OK the text-mode sender gets (None for a
@@ -266,18 +285,28 @@ class Hub:
         sender.pipeline()
         self.store.append(draft, partial(self._stored, room, sender, ref, reply))
 
-    def _stored(self, room: Room, sender: Session, ref: Ref, reply: Verb | None,
-                result: StoredMessage | StoreUnavailable) -> None:
+    def _stored(
+        self,
+        room: Room,
+        sender: Session,
+        ref: Ref,
+        reply: Verb | None,
+        result: StoredMessage | StoreUnavailable,
+    ) -> None:
         if isinstance(result, StoreUnavailable):
-            sender.error(ErrorCode.STORE_UNAVAILABLE,
-                         "the message could not be stored, so it was not delivered; try again",
-                         reply or Verb.SAY, ref)
+            sender.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "the message could not be stored, so it was not delivered; try again",
+                reply or Verb.SAY,
+                ref,
+            )
         else:
             self.deliver(room, result, sender, ref, reply)
         sender.settle()
 
-    def deliver(self, room: Room, msg: StoredMessage, sender: Session | None, ref: Ref,
-                reply: Verb | None) -> None:
+    def deliver(
+        self, room: Room, msg: StoredMessage, sender: Session | None, ref: Ref, reply: Verb | None
+    ) -> None:
         """Hand a stored message to every member, encoded once per variant (hot path)."""
         variants: list[bytes | None] = [None, None, None]
         for member in room.members.values():
@@ -319,6 +348,6 @@ class Hub:
             session.end(ByeCode.SERVER_SHUTDOWN, text)
 
 
-def _ignore_write(result: None | StoreUnavailable) -> None:
+def _ignore_write(result: StoreUnavailable | None) -> None:
     if isinstance(result, StoreUnavailable):
         logger.warning("could not save a room record: %s", result)

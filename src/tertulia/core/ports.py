@@ -87,7 +87,7 @@ class StoreUnavailable(Exception):
 
 AppendDone = Callable[[StoredMessage | StoreUnavailable], None]
 HistoryDone = Callable[[list[StoredMessage] | StoreUnavailable], None]
-WriteDone = Callable[[None | StoreUnavailable], None]
+WriteDone = Callable[[StoreUnavailable | None], None]
 
 
 class Store(Protocol):
@@ -162,8 +162,7 @@ class Peer(Protocol):
         """Stop taking lines from this client until :meth:`resume_reading`."""
         ...
 
-    def resume_reading(self) -> None:
-        ...
+    def resume_reading(self) -> None: ...
 
 
 HashDone = Callable[[str], None]

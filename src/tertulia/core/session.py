@@ -75,9 +75,29 @@ class Session:
     """State of one connection, identified or not."""
 
     __slots__ = (
-        "address", "backlog", "bad_in_row", "bucket", "closed", "color", "colors_on",
-        "conn_id", "connected_at", "current", "enc", "holds", "hub", "inflight", "key",
-        "last_rx", "name", "paused", "peer", "pinged", "rooms", "variant", "xterm",
+        "address",
+        "backlog",
+        "bad_in_row",
+        "bucket",
+        "closed",
+        "color",
+        "colors_on",
+        "conn_id",
+        "connected_at",
+        "current",
+        "enc",
+        "holds",
+        "hub",
+        "inflight",
+        "key",
+        "last_rx",
+        "name",
+        "paused",
+        "peer",
+        "pinged",
+        "rooms",
+        "variant",
+        "xterm",
     )
 
     def __init__(self, hub: Hub, peer: Peer, address: str, conn_id: int, json_mode: bool) -> None:
@@ -119,7 +139,9 @@ class Session:
     def ok(self, verb: Verb, ref: Ref, *fields: object) -> None:
         self.send(self.enc.ok(verb.value, ref, *fields))
 
-    def error(self, code: ErrorCode, message: str, verb: Verb | None = None, ref: Ref = None) -> None:
+    def error(
+        self, code: ErrorCode, message: str, verb: Verb | None = None, ref: Ref = None
+    ) -> None:
         self.send(self.enc.error(code.value, message, verb.value if verb else None, ref))
 
     def set_mode(self, json_mode: bool) -> None:

@@ -38,11 +38,25 @@ ABORT_AFTER = 5.0
 class TcpConnection(asyncio.Protocol):
     """One client socket."""
 
-    __slots__ = ("_on_close", "address", "buffered", "closing", "flusher", "frozen", "held", "hub",
-                 "max_sendq", "out", "session", "splitter", "transport")
+    __slots__ = (
+        "_on_close",
+        "address",
+        "buffered",
+        "closing",
+        "flusher",
+        "frozen",
+        "held",
+        "hub",
+        "max_sendq",
+        "out",
+        "session",
+        "splitter",
+        "transport",
+    )
 
-    def __init__(self, hub: Hub, flusher: Flusher, max_sendq: int,
-                 on_close: Callable[[TcpConnection], None]) -> None:
+    def __init__(
+        self, hub: Hub, flusher: Flusher, max_sendq: int, on_close: Callable[[TcpConnection], None]
+    ) -> None:
         self.hub = hub
         self.flusher = flusher
         self.max_sendq = max_sendq
@@ -163,10 +177,15 @@ class TcpConnection(asyncio.Protocol):
         assert session is not None and self.transport is not None
         self.out.clear()
         self.held = 0
-        logger.info("slow consumer #%d %s: over %d bytes held", session.conn_id,
-                    session.name or "-", self.max_sendq)
-        self.transport.write(session.enc.bye(ByeCode.SLOW_CONSUMER.value,
-                                             "you are not reading fast enough"))
+        logger.info(
+            "slow consumer #%d %s: over %d bytes held",
+            session.conn_id,
+            session.name or "-",
+            self.max_sendq,
+        )
+        self.transport.write(
+            session.enc.bye(ByeCode.SLOW_CONSUMER.value, "you are not reading fast enough")
+        )
         self._close_soon()
         # Never call back into the core synchronously (core.ports.Peer).
         asyncio.get_running_loop().call_soon(session.connection_lost, "Slow consumer")

@@ -131,7 +131,7 @@ def split_text(line: str) -> tuple[Verb, str]:
     Raises:
         ProtocolError: ``UNKNOWN_COMMAND`` for a missing or unknown verb.
     """
-    body = line[len(PREFIX):].lstrip(" ")
+    body = line[len(PREFIX) :].lstrip(" ")
     word, _, rest = body.partition(" ")
     verb = _VERB_BY_NAME.get(word.upper()) if word.isascii() else None
     if verb is None:
@@ -173,7 +173,8 @@ def _mode(value: str, allowed: tuple[str, str], verb: Verb) -> str:
     mode = value.lower()
     if mode not in allowed:
         raise ProtocolError(
-            ErrorCode.BAD_ARGUMENT, f"expected {allowed[0]} or {allowed[1]}; usage: {VERBS[verb].usage}"
+            ErrorCode.BAD_ARGUMENT,
+            f"expected {allowed[0]} or {allowed[1]}; usage: {VERBS[verb].usage}",
         )
     return mode
 
@@ -319,7 +320,9 @@ def split_json(line: str) -> tuple[Verb, Json]:
     try:
         obj = json.loads(line)
     except (ValueError, RecursionError):
-        raise ProtocolError(ErrorCode.BAD_JSON, "not valid JSON; send one object per line") from None
+        raise ProtocolError(
+            ErrorCode.BAD_JSON, "not valid JSON; send one object per line"
+        ) from None
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_JSON, "send one JSON object per line")
     if _SURROGATE_ESCAPE.search(line) and any(
@@ -333,7 +336,7 @@ def split_json(line: str) -> tuple[Verb, Json]:
     verb = _VERB_BY_NAME.get(cmd.upper()) if cmd.isascii() else None
     if verb is None:
         exc = ProtocolError(
-            ErrorCode.UNKNOWN_COMMAND, f"unknown command {scrub(cmd)[:32]}; try {{\"cmd\": \"help\"}}"
+            ErrorCode.UNKNOWN_COMMAND, f'unknown command {scrub(cmd)[:32]}; try {{"cmd": "help"}}'
         )
         exc.ref = json_ref(obj)  # the reply to this line, so it carries its ref (§6)
         raise exc

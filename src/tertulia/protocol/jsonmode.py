@@ -71,7 +71,7 @@ class JsonEncoder:
     def ok(self, verb: str, ref: Ref, *fields: object) -> bytes:
         obj: dict[str, Any] = {"type": "ok", "cmd": verb.lower()}
         _with_ref(obj, ref)
-        obj.update(zip(OK_FIELDS[verb], fields))
+        obj.update(zip(OK_FIELDS[verb], fields, strict=False))
         return encode(obj)
 
     def error(self, code: str, message: str, verb: str | None, ref: Ref) -> bytes:
@@ -156,6 +156,13 @@ def private_line(
     mid: str, sender: str, to: str, color: str, text: str, ts: str, ref: Ref = None
 ) -> bytes:
     """A private message, as both ends get it (with ``ref`` for the sender's copy)."""
-    obj = {"type": "private", "id": mid, "from": sender, "to": to, "color": color,
-           "text": text, "ts": ts}
+    obj = {
+        "type": "private",
+        "id": mid,
+        "from": sender,
+        "to": to,
+        "color": color,
+        "text": text,
+        "ts": ts,
+    }
     return encode(_with_ref(obj, ref))

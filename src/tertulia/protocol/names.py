@@ -23,9 +23,7 @@ MAX_ROOM = 50
 GENERAL = "#general"
 
 # PROTOCOL.md §1: never relayed.  TAB (U+0009) is deliberately absent.
-_NEVER_RELAYED = (
-    "\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"
-)
+_NEVER_RELAYED = "\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"
 _SCRUB_RE = re.compile(f"[{_NEVER_RELAYED}]")
 
 
@@ -105,7 +103,9 @@ def validate_room(room: str) -> str:
             ErrorCode.INVALID_ROOM, f"a room name has 1 to {MAX_ROOM} characters after '#'"
         )
     if unicodedata.category(form[0])[0] == "M":
-        raise ProtocolError(ErrorCode.INVALID_ROOM, "a room name cannot start with a combining mark")
+        raise ProtocolError(
+            ErrorCode.INVALID_ROOM, "a room name cannot start with a combining mark"
+        )
     if not _check_chars(form):
         raise ProtocolError(
             ErrorCode.INVALID_ROOM, "a room name has only letters, digits, marks, '_', '-' and '.'"

@@ -1,1 +1,4 @@
-"""Wiring: configuration, the server object, signals and shutdown.  Only this package knows every part."""
+"""Wiring: configuration, the server object, signals and shutdown.
+
+Only this package knows every part.
+"""

@@ -74,8 +74,12 @@ class Server:
             return conn
 
         self._listener = await loop.create_server(
-            factory, self.config.host or None, self.config.port, backlog=1024,
-            reuse_address=True, start_serving=False,
+            factory,
+            self.config.host or None,
+            self.config.port,
+            backlog=1024,
+            reuse_address=True,
+            start_serving=False,
         )
         try:
             snapshot = await self.store.open()
@@ -87,8 +91,13 @@ class Server:
         await self._listener.start_serving()
         self._ticker = asyncio.create_task(self._tick(), name="tertulia-timers")
         where = self.config.host or "*"
-        logger.info("tertulia %s listening on %s:%d (tcp), store: %s", __version__, where,
-                    self.port, self.store.description)
+        logger.info(
+            "tertulia %s listening on %s:%d (tcp), store: %s",
+            __version__,
+            where,
+            self.port,
+            self.store.description,
+        )
 
     async def _tick(self) -> None:
         """Drive the hub's timeouts (identify, ping)."""

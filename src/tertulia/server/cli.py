@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tertulia", description="Tertulia: a self-hosted chat server.")
     parser.add_argument("--version", action="version", version=f"tertulia {__version__}")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
-    serve = commands.add_parser("serve", help="run the chat server",
-                                description="Run the Tertulia chat server.")
+    serve = commands.add_parser(
+        "serve", help="run the chat server", description="Run the Tertulia chat server."
+    )
     add_arguments(serve)
     return parser
 
@@ -94,8 +95,11 @@ async def _serve(config: Config) -> int:
     except OSError as exc:
         where = f"{config.host or '*'}:{config.port}"
         if exc.errno == errno.EADDRINUSE:
-            print(f"tertulia: port {config.port} is already in use ({where}); "
-                  "stop the other server or choose another with --port", file=sys.stderr)
+            print(
+                f"tertulia: port {config.port} is already in use ({where}); "
+                "stop the other server or choose another with --port",
+                file=sys.stderr,
+            )
         else:
             print(f"tertulia: cannot start on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """Server configuration: defaults < ``--config`` TOML file < command-line flags.
 
 Every option has one :class:`Option` entry; the argument parser, the TOML
-reader, the ``--help`` text and docs/reference/configuration.md all come from
+reader, the ``--help`` text and docs/reference/cli.md all come from
 :data:`OPTIONS`.  A bad value raises :class:`ConfigError` with one line that
 names the option and says what it takes.
 """
@@ -56,9 +56,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("burst", int, 20, "lines a connection may send at once before --rate applies", 1),
     Option("max_sendq", int, 1 << 20, "bytes held for one connection before it is cut", 1024),
     Option("identify_timeout", float, 60.0, "seconds to IDENTIFY (0 = forever)", 0),
-    Option("ping_interval", float, 60.0, "quiet seconds before the server sends PING (0 = never)", 0),
+    Option(
+        "ping_interval", float, 60.0, "quiet seconds before the server sends PING (0 = never)", 0
+    ),
     Option("ping_timeout", float, 60.0, "seconds to answer a PING", 0),
-    Option("max_errors", int, 50, "bad lines in a row before the connection is closed (0 = no limit)", 0),
+    Option(
+        "max_errors",
+        int,
+        50,
+        "bad lines in a row before the connection is closed (0 = no limit)",
+        0,
+    ),
     Option("max_connections", int, 10000, "connections in all", 1),
     Option("max_per_ip", int, 100, "connections from one address", 1),
     Option("presence_limit", int, 250, "largest room whose members get JOIN/LEAVE/QUIT lines", 0),
@@ -120,12 +128,16 @@ def check(option: Option, raw: Any, where: str) -> Any:
     what = f"{where} takes"
     try:
         if option.kind is int:
+            what += " a whole number"
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError
-            what += " a whole number"
             value: Any = int(raw)
         elif option.kind is float:
-            what += " a number of seconds" if "timeout" in option.name or "interval" in option.name else " a number"
+            what += (
+                " a number of seconds"
+                if "timeout" in option.name or "interval" in option.name
+                else " a number"
+            )
             if isinstance(raw, bool):
                 raise ValueError
             value = float(raw)
@@ -142,7 +154,11 @@ def check(option: Option, raw: Any, where: str) -> Any:
         raise ConfigError(f"{where} takes one of {', '.join(option.choices)}, not {raw!r}")
     low, high = option.minimum, option.maximum
     if option.kind in (int, float) and low is not None and value < low:
-        span = f" from {_show(low)} to {_show(high)}" if high is not None else f" of at least {_show(low)}"
+        span = (
+            f" from {_show(low)} to {_show(high)}"
+            if high is not None
+            else f" of at least {_show(low)}"
+        )
         raise ConfigError(f"{what}{span}, not {raw!r}")
     if option.kind in (int, float) and high is not None and value > high:
         raise ConfigError(f"{what} from {_show(low)} to {_show(high)}, not {raw!r}")
@@ -179,14 +195,20 @@ def load_toml(path: str) -> dict[str, Any]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add every option as a flag; flags default to None so a config file can fill them."""
-    parser.add_argument("--config", metavar="FILE", help="a TOML file with the same keys as these flags")
+    parser.add_argument(
+        "--config", metavar="FILE", help="a TOML file with the same keys as these flags"
+    )
     for option in OPTIONS:
         shown = option.default if option.default != "" else None
-        help_text = option.help if option.choices is None else (
-            f"{option.help}: {', '.join(option.choices)}")
+        help_text = (
+            option.help
+            if option.choices is None
+            else (f"{option.help}: {', '.join(option.choices)}")
+        )
         help_text = help_text if shown is None else f"{help_text} (default: {shown})"
-        parser.add_argument(option.flag, default=None, metavar=option.name.split("_")[-1].upper(),
-                            help=help_text)
+        parser.add_argument(
+            option.flag, default=None, metavar=option.name.split("_")[-1].upper(), help=help_text
+        )
 
 
 def from_namespace(ns: argparse.Namespace) -> Config:

@@ -23,8 +23,9 @@ def register(s: Session, cmd: Command) -> None:
     if s.key in s.hub.accounts:
         raise ProtocolError(ErrorCode.FORBIDDEN, f"{s.name} is already registered")
     if len(cmd.password) < MIN_PASSWORD:
-        raise ProtocolError(ErrorCode.BAD_ARGUMENT,
-                            f"a password has at least {MIN_PASSWORD} characters")
+        raise ProtocolError(
+            ErrorCode.BAD_ARGUMENT, f"a password has at least {MIN_PASSWORD} characters"
+        )
     s.hold()
     s.hub.hasher.hash(cmd.password, partial(_hashed, s, cmd.ref))
 
@@ -37,11 +38,15 @@ def _hashed(s: Session, ref: Ref, password_hash: str) -> None:
     s.hub.store.save_account(account, partial(_saved, s, account, ref))
 
 
-def _saved(s: Session, account: Account, ref: Ref, result: None | StoreUnavailable) -> None:
+def _saved(s: Session, account: Account, ref: Ref, result: StoreUnavailable | None) -> None:
     try:
         if isinstance(result, StoreUnavailable):
-            s.error(ErrorCode.STORE_UNAVAILABLE, "the account could not be saved; try again",
-                    Verb.REGISTER, ref)
+            s.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "the account could not be saved; try again",
+                Verb.REGISTER,
+                ref,
+            )
             return
         s.hub.accounts[account.key] = account
         s.ok(Verb.REGISTER, ref, account.name)

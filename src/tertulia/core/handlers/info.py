@@ -52,11 +52,17 @@ def topic(s: Session, cmd: Command) -> None:
     s.hub.store.save_room(record, partial(_topic_saved, s, room, cmd.text, cmd.ref))
 
 
-def _topic_saved(s: Session, room: Room, text: str, ref: Ref, result: None | StoreUnavailable) -> None:
+def _topic_saved(
+    s: Session, room: Room, text: str, ref: Ref, result: StoreUnavailable | None
+) -> None:
     try:
         if isinstance(result, StoreUnavailable):
-            s.error(ErrorCode.STORE_UNAVAILABLE, "the topic could not be saved; try again",
-                    Verb.TOPIC, ref)
+            s.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "the topic could not be saved; try again",
+                Verb.TOPIC,
+                ref,
+            )
             return
         room.topic = text
         s.ok(Verb.TOPIC, ref, room.name, text)
@@ -74,16 +80,22 @@ def history(s: Session, cmd: Command) -> None:
     else:
         room = _known_room(s, cmd.room)
     s.hold()
-    s.hub.store.history(room.key, cmd.limit, cmd.before, cmd.after,
-                        partial(_history_read, s, room, cmd.ref))
+    s.hub.store.history(
+        room.key, cmd.limit, cmd.before, cmd.after, partial(_history_read, s, room, cmd.ref)
+    )
 
 
-def _history_read(s: Session, room: Room, ref: Ref,
-                  result: list[StoredMessage] | StoreUnavailable) -> None:
+def _history_read(
+    s: Session, room: Room, ref: Ref, result: list[StoredMessage] | StoreUnavailable
+) -> None:
     try:
         if isinstance(result, StoreUnavailable):
-            s.error(ErrorCode.STORE_UNAVAILABLE, "history is not available now; try again",
-                    Verb.HISTORY, ref)
+            s.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "history is not available now; try again",
+                Verb.HISTORY,
+                ref,
+            )
         else:
             s.send(s.enc.history_reply(room.name, result, ref))
     finally:
@@ -94,7 +106,9 @@ def help(s: Session, cmd: Command) -> None:
     if cmd.name:
         wanted = [v for v in VERBS if v.value == cmd.name.upper()]
         if not wanted:
-            raise ProtocolError(ErrorCode.BAD_ARGUMENT, f"no command {cmd.name[:32]}; HELP lists them")
+            raise ProtocolError(
+                ErrorCode.BAD_ARGUMENT, f"no command {cmd.name[:32]}; HELP lists them"
+            )
     else:
         wanted = list(VERBS)
     s.send(s.enc.help([(v.value, "@<- " + VERBS[v].usage) for v in wanted], cmd.ref))

@@ -75,8 +75,14 @@ def enter(s: Session, room: Room, ref: Ref, reply: bool) -> None:
     s.hub.store.history(room.key, limit, None, None, partial(_entered, s, room, ref, reply))
 
 
-def _entered(s: Session, room: Room, ref: Ref, reply: bool,
-             result: list[StoredMessage] | StoreUnavailable, hold: bool = True) -> None:
+def _entered(
+    s: Session,
+    room: Room,
+    ref: Ref,
+    reply: bool,
+    result: list[StoredMessage] | StoreUnavailable,
+    hold: bool = True,
+) -> None:
     try:
         if s.closed:
             return
