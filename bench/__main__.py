@@ -65,20 +65,28 @@ async def run_server(kind: str, args: argparse.Namespace, server_core: int) -> d
     for c in [int(x) for x in args.clients.split(",") if x]:
         r = await fresh(scenarios.fanout, c, min(args.senders, c - 1), args.window, args.seconds)
         out["fanout"].append(r)
-        print(f"  {kind:8} fan-out C={c:<5} {r['deliveries_per_s']:>12,.0f} deliveries/s "
-              f"{r['cpu_s_per_million']:6.2f} CPU-s/M  p50 {r['latency_p50_ms']:7.2f} ms "
-              f"p99 {r['latency_p99_ms']:7.2f} ms  loadgen {r['loadgen_cpu_s']:.1f} s"
-              f"{'' if r['complete'] and not r['order_errors'] else '  INCOMPLETE/ORDER!'}",
-              flush=True)
+        print(
+            f"  {kind:8} fan-out C={c:<5} {r['deliveries_per_s']:>12,.0f} deliveries/s "
+            f"{r['cpu_s_per_million']:6.2f} CPU-s/M  p50 {r['latency_p50_ms']:7.2f} ms "
+            f"p99 {r['latency_p99_ms']:7.2f} ms  loadgen {r['loadgen_cpu_s']:.1f} s"
+            f"{'' if r['complete'] and not r['order_errors'] else '  INCOMPLETE/ORDER!'}",
+            flush=True,
+        )
     for n in [int(x) for x in args.idle.split(",") if x]:
         r = await fresh(scenarios.idle, n)
         out["idle"].append(r)
-        print(f"  {kind:8} idle N={n:<6} {r['kib_per_connection']:6.2f} KiB/conn "
-              f"{r['registrations_per_s']:8,.0f} registrations/s", flush=True)
+        print(
+            f"  {kind:8} idle N={n:<6} {r['kib_per_connection']:6.2f} KiB/conn "
+            f"{r['registrations_per_s']:8,.0f} registrations/s",
+            flush=True,
+        )
     r = await fresh(scenarios.roundtrip, args.rate, args.rt_seconds)
     out["roundtrip"] = r
-    print(f"  {kind:8} round trip  p50 {r['latency_p50_ms']:.3f} ms  p99 "
-          f"{r['latency_p99_ms']:.3f} ms", flush=True)
+    print(
+        f"  {kind:8} round trip  p50 {r['latency_p50_ms']:.3f} ms  p99 "
+        f"{r['latency_p99_ms']:.3f} ms",
+        flush=True,
+    )
     return out
 
 
@@ -94,10 +102,12 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, float, float]]:
 
     for i, f in enumerate((t or n)["fanout"]):
         c = f["clients"]
-        for key, label, unit in (("deliveries_per_s", "deliveries/s", "/s"),
-                                 ("cpu_s_per_million", "CPU-s per M deliveries", "s"),
-                                 ("latency_p50_ms", "latency p50", "ms"),
-                                 ("latency_p99_ms", "latency p99", "ms")):
+        for key, label, unit in (
+            ("deliveries_per_s", "deliveries/s", "/s"),
+            ("cpu_s_per_million", "CPU-s per M deliveries", "s"),
+            ("latency_p50_ms", "latency p50", "ms"),
+            ("latency_p99_ms", "latency p99", "ms"),
+        ):
             a, b = both(lambda r, i=i, key=key: r["fanout"][i][key])
             out.append((f"fan-out C={c}: {label}", unit, a, b))
     for i, f in enumerate((t or n)["idle"]):
@@ -123,6 +133,7 @@ def table(results: dict[str, Any]) -> str:
 
 def plot(results: dict[str, Any], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -134,12 +145,23 @@ def plot(results: dict[str, Any], path: Path) -> None:
             continue
         cs = [f["clients"] for f in r["fanout"]]
         xs = [i + (k - 0.5) * width for i in range(len(cs))]
-        ax1.bar(xs, [f["deliveries_per_s"] / 1e6 for f in r["fanout"]], width, label=name,
-                color=color)
-        ax2.plot([str(c) for c in cs], [f["latency_p50_ms"] for f in r["fanout"]], "o-",
-                 color=color, label=f"{name} p50")
-        ax2.plot([str(c) for c in cs], [f["latency_p99_ms"] for f in r["fanout"]], "s--",
-                 color=color, label=f"{name} p99")
+        ax1.bar(
+            xs, [f["deliveries_per_s"] / 1e6 for f in r["fanout"]], width, label=name, color=color
+        )
+        ax2.plot(
+            [str(c) for c in cs],
+            [f["latency_p50_ms"] for f in r["fanout"]],
+            "o-",
+            color=color,
+            label=f"{name} p50",
+        )
+        ax2.plot(
+            [str(c) for c in cs],
+            [f["latency_p99_ms"] for f in r["fanout"]],
+            "s--",
+            color=color,
+            label=f"{name} p99",
+        )
         ax1.set_xticks(range(len(cs)), [str(c) for c in cs])
     ax1.set_title("Fan-out throughput")
     ax1.set_xlabel("clients in the room")
@@ -169,20 +191,24 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     two = (os.cpu_count() or 1) >= 2
     pin(1 if two else 0)
     try:
         import uvloop
+
         loop_factory = uvloop.new_event_loop
     except ImportError:
         loop_factory = asyncio.new_event_loop
     print(f"machine: {machine()}")
     print(f"tertulia relaxed flags: {' '.join(TERTULIA_RELAXED)}")
     print("ngircd: bench/ngircd.conf.template (penalties and connection limits off)")
-    results: dict[str, Any] = {"machine": machine(), "args": {k: str(v) for k, v in vars(args).items()},
-                               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     for kind in args.servers.split(","):
         print(f"{kind}:", flush=True)
         with asyncio.Runner(loop_factory=loop_factory) as runner:

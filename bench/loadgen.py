@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from bench.adapters import PAYLOAD_RE, Adapter, payload
 
 ROOM = "#bench"
-CONNECT_WINDOW = 200  # registrations in flight at once
+CONNECT_WINDOW = 1000  # registrations in flight at once
 
 
 @dataclass
@@ -47,10 +47,15 @@ class Client(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.ready.done():
-            self.setup_buf += data
-            if self.marker in self.setup_buf:
+            # Keep only a marker's length of the past: registration can bring
+            # megabytes (a JOIN line per member), and rescanning it all is
+            # quadratic.
+            window = self.setup_buf + data
+            if self.marker in window:
                 self.setup_buf = b""
                 self.ready.set_result(None)
+            else:
+                self.setup_buf = window[-len(self.marker) :]
             return
         if self.checker is not None:
             self.checker.feed(data)
@@ -96,8 +101,9 @@ class Checker:
                 self.on_seen(s, seq)  # type: ignore[operator]
 
 
-async def connect_many(adapter: Adapter, port: int, count: int, room: str | None,
-                       prefix: str, tally: Tally) -> list[Client]:
+async def connect_many(
+    adapter: Adapter, port: int, count: int, room: str | None, prefix: str, tally: Tally
+) -> list[Client]:
     """Connect and register ``count`` clients, ``CONNECT_WINDOW`` at a time."""
     loop = asyncio.get_running_loop()
     marker = adapter.ready_marker(room)
@@ -106,15 +112,16 @@ async def connect_many(adapter: Adapter, port: int, count: int, room: str | None
 
     async def one(i: int) -> None:
         async with gate:
-            _, client = await loop.create_connection(lambda: Client(marker, tally),
-                                                     "127.0.0.1", port)
+            _, client = await loop.create_connection(
+                lambda: Client(marker, tally), "127.0.0.1", port
+            )
             assert client.transport is not None
             client.transport.write(adapter.register(f"{prefix}{i}", room))
-            await asyncio.wait_for(client.ready, 60)
+            await asyncio.wait_for(client.ready, 300)
             clients.append(client)
 
     await asyncio.gather(*(one(i) for i in range(count)))
-    clients.sort(key=lambda c: id(c))
+    clients.sort(key=id)
     return clients
 
 

@@ -27,17 +27,24 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-async def fanout(server: ServerUnderTest, clients_n: int, senders_n: int, window: int,
-                 seconds: float, checkers: int = 3) -> dict[str, Any]:
+async def fanout(
+    server: ServerUnderTest,
+    clients_n: int,
+    senders_n: int,
+    window: int,
+    seconds: float,
+    checkers: int = 3,
+) -> dict[str, Any]:
     adapter = ADAPTERS[server.protocol]
     counted, checked = Tally(), Tally()
     clients = await connect_many(adapter, server.port, clients_n, ROOM, "c", counted)
     await asyncio.sleep(SETTLE)
     senders = [Sender(i, clients[i], adapter, window) for i in range(senders_n)]
     witness = clients[senders_n]
-    witness.checker = Checker(checked, senders_n, 10,
-                              on_seen=lambda s, seq: senders[s].witnessed(seq))
-    for client in clients[senders_n + 1:senders_n + checkers]:
+    witness.checker = Checker(
+        checked, senders_n, 10, on_seen=lambda s, seq: senders[s].witnessed(seq)
+    )
+    for client in clients[senders_n + 1 : senders_n + checkers]:
         client.checker = Checker(checked, senders_n, 10)
     for client in clients:
         client.counting = True
@@ -59,9 +66,14 @@ async def fanout(server: ServerUnderTest, clients_n: int, senders_n: int, window
             client.transport.abort()
     lat = checked.latencies
     return {
-        "clients": clients_n, "senders": senders_n, "window": window,
-        "messages": sent, "deliveries": delivered, "expected": expected,
-        "complete": complete, "order_errors": checked.order_errors,
+        "clients": clients_n,
+        "senders": senders_n,
+        "window": window,
+        "messages": sent,
+        "deliveries": delivered,
+        "expected": expected,
+        "complete": complete,
+        "order_errors": checked.order_errors,
         "checked_deliveries": checked.checked,
         "seconds": elapsed,
         "deliveries_per_s": delivered / elapsed,
@@ -88,7 +100,8 @@ async def idle(server: ServerUnderTest, n: int) -> dict[str, Any]:
     return {
         "connections": n,
         "registrations_per_s": n / elapsed,
-        "rss_before_kib": rss0, "rss_after_kib": rss1,
+        "rss_before_kib": rss0,
+        "rss_after_kib": rss1,
         "kib_per_connection": (rss1 - rss0) / n,
     }
 
@@ -111,7 +124,9 @@ async def roundtrip(server: ServerUnderTest, rate: float, seconds: float) -> dic
             client.transport.abort()
     lat = tally.latencies
     return {
-        "messages": count, "received": tally.checked, "order_errors": tally.order_errors,
+        "messages": count,
+        "received": tally.checked,
+        "order_errors": tally.order_errors,
         "latency_p50_ms": percentile(lat, 0.50) * 1e3,
         "latency_p99_ms": percentile(lat, 0.99) * 1e3,
         "latency_mean_ms": (statistics.fmean(lat) if lat else float("nan")) * 1e3,

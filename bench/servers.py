@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CLK = os.sysconf("SC_CLK_TCK")
@@ -22,13 +23,20 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 #: Tertulia's limits relaxed for the load, and nothing else (printed with the results).
 TERTULIA_RELAXED = [
-    "--rate", "0",                 # senders go as fast as the server takes them
-    "--max-per-ip", "100000",      # every client comes from 127.0.0.1
-    "--max-connections", "100000",
-    "--max-sendq", str(16 << 20),  # a receiver may lag a few turns behind at C=1000
-    "--ping-interval", "0",        # no PING traffic in the measurements
-    "--identify-timeout", "0",
-    "--log-level", "warning",
+    "--rate",
+    "0",  # senders go as fast as the server takes them
+    "--max-per-ip",
+    "100000",  # every client comes from 127.0.0.1
+    "--max-connections",
+    "100000",
+    "--max-sendq",
+    str(16 << 20),  # a receiver may lag a few turns behind at C=1000
+    "--ping-interval",
+    "0",  # no PING traffic in the measurements
+    "--identify-timeout",
+    "0",
+    "--log-level",
+    "warning",
 ]
 
 
@@ -39,7 +47,7 @@ def free_port() -> int:
 
 
 def _raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -52,6 +60,7 @@ class ServerUnderTest:
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"bench-{self.name}-")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log: Any = None
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -62,12 +71,16 @@ class ServerUnderTest:
     def start(self) -> None:
         cmd = ["taskset", "-c", str(self.core), *self.command()]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=env, preexec_fn=_raise_nofile)
+        # A file, not a pipe: a server that logs every connection would block
+        # on a full pipe that nobody reads, and the benchmark would measure that.
+        self.log = open(Path(self.dir) / "server.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, preexec_fn=_raise_nofile
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                err = (Path(self.dir) / "server.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{self.name} exited at start: {err}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
@@ -91,6 +104,8 @@ class ServerUnderTest:
         return int(fields[1]) * PAGE_KIB
 
     def stop(self) -> None:
+        if self.log is None:
+            return
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -98,8 +113,7 @@ class ServerUnderTest:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
+        self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -108,8 +122,19 @@ class Tertulia(ServerUnderTest):
     protocol = "tertulia"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "tertulia", "serve", "--host", "127.0.0.1",
-                "--port", str(self.port), "--db", f"{self.dir}/bench.db", *TERTULIA_RELAXED]
+        return [
+            sys.executable,
+            "-m",
+            "tertulia",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--db",
+            f"{self.dir}/bench.db",
+            *TERTULIA_RELAXED,
+        ]
 
 
 class Ngircd(ServerUnderTest):
