@@ -73,7 +73,7 @@ class ServerUnderTest:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         # A file, not a pipe: a server that logs every connection would block
         # on a full pipe that nobody reads, and the benchmark would measure that.
-        self.log = open(Path(self.dir) / "server.log", "wb")  # noqa: SIM115
+        self.log = open(Path(self.dir) / "server.log", "wb")
         self.proc = subprocess.Popen(
             cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, preexec_fn=_raise_nofile
         )
