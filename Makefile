@@ -37,7 +37,7 @@ system-deps:
 ## check: lint and type-check
 check: lint typecheck
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench docs examples
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/tertulia
 
