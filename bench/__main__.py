@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a few seconds in all: a smoke test")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument(
+        "--docs", action="store_true", help="also put the table and plot in docs/performance.md"
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.clients, args.senders, args.seconds = "6", 2, 0.5
@@ -190,6 +193,8 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
     args = parse_args(argv)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -222,7 +227,39 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_plot:
         plot(results, stem.with_suffix(".png"))
         print(f"plot: {stem.with_suffix('.png')}")
+    if args.docs:
+        update_docs(results, stem, argv)
     return 0
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+
+def update_docs(results: dict[str, Any], stem: Path, argv: list[str] | None) -> None:
+    """Replace the generated part of docs/performance.md with this run."""
+    import shutil
+
+    command = "make bench" + (f' BENCH_ARGS="{" ".join(argv)}"' if argv else "")
+    if not (stem.with_suffix(".png")).exists():
+        raise SystemExit("--docs needs the plot (drop --no-plot)")
+    shutil.copy(stem.with_suffix(".png"), DOCS.with_name("performance.png"))
+    block = "\n".join(
+        [
+            BEGIN,
+            f"Measured {results['time']} with `{command}` on {results['machine']}.",
+            "",
+            table(results),
+            "",
+            "![Fan-out throughput and latency](performance.png)",
+            END,
+        ]
+    )
+    text = DOCS.read_text()
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    DOCS.write_text(head + block + tail)
+    print(f"updated {DOCS.relative_to(DOCS.parents[1])}")
 
 
 if __name__ == "__main__":
