@@ -33,6 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the chat server", description="Run the Tertulia chat server."
     )
     add_arguments(serve)
+    connect = commands.add_parser(
+        "connect",
+        help="chat from this terminal (line mode with --plain)",
+        description="Connect to a Tertulia server.",
+    )
+    connect.add_argument("address", nargs="?", metavar="HOST[:PORT]",
+                         help="the server (default: localhost:3000)")
+    connect.add_argument("--plain", action="store_true",
+                         help="line mode: stdin lines are sent, received lines printed")
+    connect.add_argument("--name", help="IDENTIFY with this name first")
+    connect.add_argument("--rate", type=float, default=10.0,
+                         help="lines sent per second at most (default: 10; 0 = no pacing)")
+    connect.add_argument("--burst", type=int, default=20,
+                         help="lines sent at once before --rate applies (default: 20)")
     return parser
 
 
@@ -42,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command is None:
         parser.print_help()
         return 0
+    if ns.command == "connect":
+        from tertulia.client.plain import main_from_args
+
+        if not ns.plain:
+            print("tertulia: the full-screen client is not built yet; using --plain line mode",
+                  file=sys.stderr)
+        return main_from_args(ns.address, ns.name, ns.rate, ns.burst)
     try:
         config = from_namespace(ns)
     except ConfigError as exc:

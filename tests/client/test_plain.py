@@ -1,0 +1,133 @@
+"""``tertulia connect --plain`` driven through pipes, against a real server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.harness import Client, ServerThread, server_config
+from tests.timing import TIMEOUT
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerThread]:
+    server = ServerThread(server_config(tmp_path)).start()
+    yield server
+    server.stop()
+
+
+def plain(port: int, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tertulia", "connect", "--plain", f"127.0.0.1:{port}", *args],
+        input=stdin, capture_output=True, text=True, env=ENV, timeout=TIMEOUT * 4, check=False,
+    )
+
+
+def spawn(port: int, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tertulia", "connect", "--plain", f"127.0.0.1:{port}", *args],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=ENV,
+    )
+
+
+def test_piped_lines_are_sent_and_replies_printed_then_exit_0(server: ServerThread) -> None:
+    with Client(server.port) as bob:
+        bob.identify("Bob")
+        done = plain(server.port, "--name", "Ana", stdin="hola a todos\n@<- USERS\n")
+        assert done.returncode == 0, done.stderr
+        out = done.stdout.splitlines()
+        assert out[0].startswith("@-> WELCOME ")
+        assert out[1].startswith("@-> OK IDENTIFY Ana #")
+        assert "@-> OK USERS 2" in out  # the reply came before the exit
+        assert out[-1].startswith("@-> BYE QUIT")
+        assert "\x1b" not in done.stdout  # not a terminal: no colours
+        assert done.stderr == ""
+        bob.until(r"^#general <.*Ana.*> hola a todos$")
+
+
+def test_a_taken_name_is_refused_with_status_1(server: ServerThread) -> None:
+    with Client(server.port) as ana:
+        ana.identify("ana")
+        done = plain(server.port, "--name", "ANA", stdin="never sent\n")
+        assert done.returncode == 1
+        assert "@-> ERR NAME_IN_USE" in done.stdout
+        assert done.stderr.count("\n") == 1 and "refused" in done.stderr
+        assert "Traceback" not in done.stderr
+        ana.quiet()  # "never sent" was not sent
+
+
+def test_messages_from_others_are_printed_as_they_arrive(server: ServerThread) -> None:
+    proc = spawn(server.port, "--name", "Ana")
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        assert proc.stdout.readline().startswith("@-> WELCOME")
+        assert proc.stdout.readline().startswith("@-> OK IDENTIFY Ana")
+        with Client(server.port) as bob:
+            bob.identify("Bob")
+            assert proc.stdout.readline().startswith("@-> JOIN #general Bob #")
+            bob.send("¿hay alguien?")
+            assert proc.stdout.readline() == "#general <Bob> ¿hay alguien?\n"
+        proc.stdin.close()
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def test_more_lines_than_the_burst_are_paced_not_refused(server: ServerThread) -> None:
+    with Client(server.port) as bob:
+        bob.identify("Bob")
+        lines = "".join(f"line {i}\n" for i in range(30))
+        done = plain(server.port, "--name", "Ana", stdin=lines)  # the server's 10/s, burst 20
+        assert done.returncode == 0, done.stderr
+        assert "RATE_LIMITED" not in done.stdout
+        got = [bob.until(r"^#general <.*Ana.*> line ") for _ in range(30)]
+        assert [g.rsplit(" ", 1)[1] for g in got] == [str(i) for i in range(30)]
+
+
+def test_server_shutdown_ends_the_client_with_a_message(tmp_path: Path) -> None:
+    server = ServerThread(server_config(tmp_path)).start()
+    proc = spawn(server.port, "--name", "Ana")
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().startswith("@-> WELCOME")
+        assert proc.stdout.readline().startswith("@-> OK IDENTIFY Ana")
+        server.stop()
+        out, err = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 1
+        assert "@-> BYE SERVER_SHUTDOWN" in out
+        assert "SERVER_SHUTDOWN" in err and "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_no_server_and_bad_addresses_say_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    done = plain(free, stdin="")
+    assert done.returncode == 1
+    assert done.stderr.startswith("tertulia: cannot connect to 127.0.0.1:")
+    assert done.stderr.count("\n") == 1
+    bad = subprocess.run(
+        [sys.executable, "-m", "tertulia", "connect", "--plain", "localhost:99999"],
+        capture_output=True, text=True, env=ENV, timeout=TIMEOUT, check=False, input="",
+    )
+    assert bad.returncode == 2 and "port" in bad.stderr and "Traceback" not in bad.stderr
