@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench check lint typecheck clean system-deps
+.PHONY: run serve test bench check lint typecheck clean system-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,8 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[fast,test,dev]'
 	@touch $(STAMP)
 
-## run: set up and start the server on port 3000 (ARGS="--port 4000" to change)
+## run: set up, then start a server on port 3000 (unless one runs there) and chat on it
 run: $(STAMP)
+	$(BIN)/tertulia $(ARGS)
+
+## serve: set up and run only the server (ARGS="--port 4000 --db ./chat.db")
+serve: $(STAMP)
 	$(BIN)/tertulia serve $(ARGS)
 
 ## test: set up and run the whole test suite (both cores)

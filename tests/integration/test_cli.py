@@ -163,11 +163,12 @@ def test_version() -> None:
     assert result.stdout.strip() == f"tertulia {__version__}"
 
 
-def test_no_command_prints_help() -> None:
-    """`tertulia` alone explains itself instead of failing or starting a server."""
-    result = run_cli()
+def test_help_lists_the_commands() -> None:
+    """`tertulia --help` explains itself (with no command, tertulia starts a chat:
+    see tests/client/test_together.py)."""
+    result = run_cli("--help")
     assert result.returncode == 0, result.stderr
-    assert "serve" in result.stdout
+    assert "serve" in result.stdout and "connect" in result.stdout
     assert "Traceback" not in result.stderr
 
 

@@ -31,6 +31,8 @@ from typing import TextIO
 from tertulia.client.i18n import _
 
 EOF_TOKEN = "tertulia-plain-eof"
+#: Set when the last run ended because the server refused ``--name``.
+LAST_NAME_REFUSED = False
 #: Seconds to wait for the server's answer after the end of input.
 EOF_WAIT = 30.0
 DEFAULT_PORT = 3000

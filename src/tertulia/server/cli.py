@@ -26,8 +26,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tertulia", description="Tertulia: a self-hosted chat server.")
+    parser = _Parser(
+        prog="tertulia",
+        description="Tertulia: a self-hosted chat server. With no command, start a server "
+        "on port 3000 (unless one is running there) and chat on it.",
+    )
     parser.add_argument("--version", action="version", version=f"tertulia {__version__}")
+    parser.add_argument("--port", type=int, default=3000,
+                        help="with no command: the port of the server to start or use "
+                        "(default: 3000)")
+    parser.add_argument("--name", help="with no command: your name in the chat")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     serve = commands.add_parser(
         "serve", help="run the chat server", description="Run the Tertulia chat server."
@@ -54,8 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command is None:
-        parser.print_help()
-        return 0
+        from tertulia.client.together import main as together
+
+        return together(ns.port, ns.name)
     if ns.command == "connect":
         from tertulia.client.plain import main_from_args
 

@@ -1,0 +1,18 @@
+"""Run Tertulia as in the original project: a server on port 3000 and a client, together.
+
+    python Main.py [--port N] [--name NAME]
+
+The same as the ``tertulia`` command with no arguments.  Works from a fresh
+clone without installing anything (the server needs only the standard
+library; ``make run`` also installs uvloop).
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+
+from tertulia.server.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

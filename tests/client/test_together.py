@@ -1,0 +1,73 @@
+"""``python Main.py`` and ``tertulia`` with no command: a server and a client together."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.integration.harness import Client, ServerThread, server_config
+from tests.timing import TIMEOUT
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def run(cmd: list[str], tmp_path: Path, stdin: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"),
+           "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env,
+                          timeout=TIMEOUT * 4, check=False, cwd=ROOT)
+
+
+def test_main_py_starts_a_server_chats_and_stops_it(tmp_path: Path) -> None:
+    port = free_port()
+    done = run([sys.executable, "Main.py", "--port", str(port), "--name", "Ana"], tmp_path,
+               "hola desde Main.py\n@<- USERS\n")
+    assert done.returncode == 0, done.stderr
+    assert "@-> OK USERS 1" in done.stdout
+    assert "Starting a server" in done.stderr and "Stopping the server" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not listening(port)  # the server it started is gone
+    db = tmp_path / "data" / "tertulia" / "tertulia.db"
+    assert db.exists()
+    # The history stays for next time.
+    server = ServerThread(server_config(tmp_path, db=str(db))).start()
+    try:
+        with Client(server.port) as bob:
+            bob.send("@<- IDENTIFY Bob")
+            bob.expect("@-> OK IDENTIFY Bob ")
+            assert bob.line().endswith(" Ana hola desde Main.py")
+    finally:
+        server.stop()
+
+
+def test_tertulia_uses_a_server_already_running(tmp_path: Path) -> None:
+    server = ServerThread(server_config(tmp_path)).start()
+    try:
+        with Client(server.port) as bob:
+            bob.identify("Bob")
+            done = run([sys.executable, "-m", "tertulia", "--port", str(server.port),
+                        "--name", "Ana"], tmp_path, "buenas\n")
+            assert done.returncode == 0, done.stderr
+            assert "already running" in done.stderr
+            bob.until(r"^#general <.*Ana.*> buenas$")
+            bob.send("@<- PING still-here")  # the server we did not start is still up
+            bob.until("^@-> OK PING still-here$")
+    finally:
+        server.stop()
