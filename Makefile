@@ -41,7 +41,7 @@ system-deps:
 ## check: lint and type-check
 check: lint typecheck
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench docs examples
+	$(BIN)/ruff check src tests bench docs examples tools Main.py
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/tertulia
 
