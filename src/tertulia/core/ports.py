@@ -15,9 +15,30 @@ reaches a joining user exactly once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+#: Wire ids: 16 lowercase hex digits, so they sort as strings (PROTOCOL.md §6).
+_ID_RE = re.compile(r"[0-9a-fA-F]{1,16}")
+
+
+def format_id(number: int) -> str:
+    """The wire form of a store's message number."""
+    return f"{number:016x}"
+
+
+def parse_id(message_id: str) -> int:
+    """Turn a wire id back into the store's message number.
+
+    Raises:
+        ValueError: ``message_id`` is not 1 to 16 hex digits.
+    """
+    if _ID_RE.fullmatch(message_id) is None:
+        raise ValueError(f"not a message id: {message_id!r}")
+    return int(message_id, 16)
+
 
 #: Message kinds (PROTOCOL.md §6 ``kind``).
 SAY = "say"

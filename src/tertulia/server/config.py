@@ -100,20 +100,9 @@ class Config:
         return self.db or default_db()
 
     def core(self, version: str) -> CoreSettings:
-        return CoreSettings(
-            version=version,
-            history_on_join=self.history_on_join,
-            max_line=self.max_line,
-            rate=self.rate,
-            burst=self.burst,
-            identify_timeout=self.identify_timeout,
-            ping_interval=self.ping_interval,
-            ping_timeout=self.ping_timeout,
-            max_errors=self.max_errors,
-            presence_limit=self.presence_limit,
-            max_connections=self.max_connections,
-            max_per_ip=self.max_per_ip,
-        )
+        """The limits the core obeys: every CoreSettings field this config also has."""
+        shared = {f.name for f in fields(CoreSettings)} & {f.name for f in fields(Config)}
+        return CoreSettings(version=version, **{name: getattr(self, name) for name in shared})
 
 
 assert {f.name for f in fields(Config)} == set(_BY_NAME), "Config and OPTIONS disagree"

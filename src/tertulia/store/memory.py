@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
-from typing import Final, TypeVar
+from typing import TypeVar
 
 from tertulia.core.ports import (
     Account,
@@ -39,24 +38,14 @@ from tertulia.core.ports import (
     StoredMessage,
     StoreUnavailable,
     WriteDone,
+    format_id,
+    parse_id,
 )
 
 #: Runs a callback later, on the loop thread, in the order it was given.
 Schedule = Callable[[Callable[[], None]], None]
 
 _T = TypeVar("_T")
-_ID_RE: Final = re.compile(r"[0-9a-fA-F]{1,16}")
-
-
-def parse_id(message_id: str) -> int:
-    """Turn a wire id (PROTOCOL.md §6) back into an integer.
-
-    Raises:
-        ValueError: ``message_id`` is not 1 to 16 hex digits.
-    """
-    if _ID_RE.fullmatch(message_id) is None:
-        raise ValueError(f"not a message id: {message_id!r}")
-    return int(message_id, 16)
 
 
 class _Room:
@@ -106,7 +95,7 @@ class MemoryStore:
         ident = self._next_id
         self._next_id = ident + 1
         message = StoredMessage(
-            f"{ident:016x}",
+            format_id(ident),
             draft.room,
             draft.sender,
             draft.color,

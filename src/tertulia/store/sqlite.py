@@ -40,12 +40,12 @@ import enum
 import logging
 import os
 import queue
-import re
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any, Final
 
+from tertulia.core import ports
 from tertulia.core.ports import (
     Account,
     AppendDone,
@@ -56,6 +56,7 @@ from tertulia.core.ports import (
     StoredMessage,
     StoreUnavailable,
     WriteDone,
+    format_id,
 )
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,6 @@ MAX_BATCH: Final = 1024
 SCHEMA_VERSION: Final = 1
 
 _SYNCHRONOUS_MODES: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
-_ID_RE: Final = re.compile(r"[0-9a-fA-F]{1,16}")
 _MAX_ROWID: Final = 2**63 - 1
 
 _SCHEMA: Final = f"""
@@ -152,14 +152,12 @@ _STOP_OP: Final[_Op] = (_Kind.STOP, None, None)
 
 
 def parse_id(message_id: str) -> int:
-    """Turn a wire id (PROTOCOL.md §6) back into the row id.
+    """A wire id as a row id, clamped to SQLite's largest (see core.ports.parse_id).
 
     Raises:
         ValueError: ``message_id`` is not 1 to 16 hex digits.
     """
-    if _ID_RE.fullmatch(message_id) is None:
-        raise ValueError(f"not a message id: {message_id!r}")
-    return min(int(message_id, 16), _MAX_ROWID)
+    return min(ports.parse_id(message_id), _MAX_ROWID)
 
 
 def _deliver(completions: list[_Completion]) -> None:
@@ -466,7 +464,7 @@ class SqliteStore:
                             (next_id, d.room_key, d.room, d.sender, d.color, d.text, d.kind, d.ts)
                         )
                         message = StoredMessage(
-                            f"{next_id:016x}", d.room, d.sender, d.color, d.text, d.kind, d.ts
+                            format_id(next_id), d.room, d.sender, d.color, d.text, d.kind, d.ts
                         )
                         out.append((done, message))
                         next_id += 1
@@ -535,6 +533,6 @@ class SqliteStore:
         else:
             rows = conn.execute(_BETWEEN, (room_key, low, high, limit)).fetchall()
         return [
-            StoredMessage(f"{ident:016x}", room, sender, color, text, kind, ts)
+            StoredMessage(format_id(ident), room, sender, color, text, kind, ts)
             for ident, room, sender, color, text, kind, ts in rows
         ]
