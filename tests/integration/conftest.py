@@ -1,4 +1,5 @@
-"""Fixtures: a fresh real server per test (``server``), or one with options (``make_server``)."""
+"""Fixtures: a fresh real server per test (``server``), or one with options (``make_server``);
+clients to it (``connect``) or to any server (``dial``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.integration.harness import Client, ServerThread, server_config
+from tests.integration.helpers import Dial, SourceClient
 
 
 @pytest.fixture
@@ -33,15 +35,32 @@ def server(make_server: Callable[..., ServerThread]) -> ServerThread:
 
 
 @pytest.fixture
-def connect(server: ServerThread) -> Iterator[Callable[..., Client]]:
-    """``connect()`` opens a client to ``server``; all are closed at the end."""
-    clients: list[Client] = []
+def dial() -> Iterator[Dial]:
+    """``dial(server, **kw)`` opens a client to that server; all are closed at the end.
 
-    def open_client(**kwargs: Any) -> Client:
-        client = Client(server.port, **kwargs)
-        clients.append(client)
+    With ``source`` or ``rcvbuf`` among the keywords it is a :class:`SourceClient`.
+    """
+    opened: list[Client] = []
+
+    def open_client(server: ServerThread, **kwargs: Any) -> Client:
+        client: Client
+        if "source" in kwargs or "rcvbuf" in kwargs:
+            client = SourceClient(server.port, **kwargs)
+        else:
+            client = Client(server.port, **kwargs)
+        opened.append(client)
         return client
 
     yield open_client
-    for client in clients:
+    for client in opened:
         client.close()
+
+
+@pytest.fixture
+def connect(server: ServerThread, dial: Dial) -> Callable[..., Client]:
+    """``connect()`` opens a client to ``server``; all are closed at the end."""
+
+    def open_client(**kwargs: Any) -> Client:
+        return dial(server, **kwargs)
+
+    return open_client

@@ -173,7 +173,7 @@ class Client:
         raise AssertionError(f"unexpected data: {chunk[:200]!r}")
 
     def closed(self, timeout: float = TIMEOUT) -> bool:
-        """Read and drop everything until the server closes; True if it did in time."""
+        """Read until the server closes (what arrives is kept in ``buf``); True if it did in time."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.sock.settimeout(max(0.01, deadline - time.monotonic()))

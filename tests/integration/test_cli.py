@@ -8,14 +8,12 @@ per-connection log lines, and the default database path.
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +24,7 @@ import pytest
 from tertulia import __version__
 from tertulia.server.config import OPTIONS
 from tests.integration.harness import LISTEN_RE, SRC, Client
+from tests.integration.helpers import StderrLines
 from tests.timing import TIMEOUT
 
 #: A line written by the logging module (cli.py's format), as opposed to a message for the user.
@@ -52,46 +51,6 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
         assert needle in lines[0], (needle, lines[0])
     assert result.stdout == ""
     return lines[0]
-
-
-class StderrLines:
-    """Reads a child's stderr in a thread so the pipe never fills; wait for lines by regex."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stderr is not None
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        self._stream = proc.stderr
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        for line in self._stream:
-            self._new.put(line.rstrip("\n"))
-        self._new.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = TIMEOUT) -> str:
-        """The next line matching ``pattern`` (lines before it are kept in ``lines``)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._new.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no stderr line matching {pattern!r}: {self.lines}") from None
-            if line is None:
-                raise AssertionError(f"stderr closed before {pattern!r}: {self.lines}")
-            self.lines.append(line)
-            if re.search(pattern, line):
-                return line
-
-    def rest(self) -> list[str]:
-        """Every line up to EOF (call after the process has exited)."""
-        self._thread.join(TIMEOUT)
-        while not self._new.empty():
-            line = self._new.get()
-            if line is not None:
-                self.lines.append(line)
-        return self.lines
 
 
 @contextmanager

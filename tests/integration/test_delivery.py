@@ -14,38 +14,19 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from tests.integration.harness import Client, ServerThread
+from tests.integration.helpers import CHAT_RE, Dial, strip_colors
 from tests.timing import TIMEOUT
-
-Dial = Callable[..., Client]
-
-CHAT_RE = re.compile(r"^#general <([^>]+)> (.*)$")
-
-
-@pytest.fixture
-def dial() -> Iterator[Dial]:
-    """``dial(server)`` opens a client to that server; all are closed at the end."""
-    opened: list[Client] = []
-
-    def open_client(server: ServerThread, **kwargs: Any) -> Client:
-        client = Client(server.port, **kwargs)
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
 
 
 def _text_message(line: str) -> str | None:
     """``sender:text`` of a text-mode #general line, None for any other line."""
-    match = CHAT_RE.match(re.sub(r"\x1b\[[0-9;]*m", "", line))
-    return f"{match.group(1)}:{match.group(2)}" if match else None
+    match = CHAT_RE.match(strip_colors(line))
+    return f"{match.group(2)}:{match.group(3)}" if match and match.group(1) == "#general" else None
 
 
 def _json_message(line: str) -> str | None:

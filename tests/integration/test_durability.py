@@ -9,50 +9,19 @@ with the same ids, and new ids still sort after the old ones.
 from __future__ import annotations
 
 import json
-import re
-import time
 from pathlib import Path
 from typing import Any
 
 from tests.integration.harness import Client, spawn_server
+from tests.integration.helpers import json_client, say_burst, text_chat
 from tests.timing import TIMEOUT
 
 Message = dict[str, Any]
-CHAT_RE = re.compile(r"^#general <(?:\x1b\[[0-9;]*m)?Cleo(?:\x1b\[0m)?> (.*)$")
-
-
-def json_client(port: int, name: str) -> Client:
-    """A client switched to JSON mode and identified as ``name`` (its history read)."""
-    client = Client(port)
-    client.send("@<- PROTO json")
-    client.expect("@-> OK PROTO json")
-    client.send_json({"cmd": "identify", "name": name, "ref": "id"})
-    ok = client.json()
-    assert ok["type"] == "ok" and ok["name"] == name, ok
-    assert client.json()["type"] == "history"
-    return client
-
-
-def burst(texts: list[str]) -> bytes:
-    return "".join(json.dumps({"cmd": "say", "text": t, "ref": n}) + "\n"
-                   for n, t in enumerate(texts)).encode()
 
 
 def read_after_kill(client: Client) -> list[str]:
     """Every complete line still readable once the server has died."""
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        client.sock.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            chunk = client.sock.recv(65536)
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        client.buf += chunk
-    else:
+    if not client.closed(TIMEOUT):
         raise AssertionError("the connection stayed open after kill -9")
     complete, _, _partial = client.buf.rpartition(b"\n")  # a write may have been cut short
     client.buf = b""
@@ -131,7 +100,7 @@ def test_every_acknowledged_message_survives_kill_9(tmp_path: Path) -> None:
         dan = json_client(port, "Dan")
         cleo = json_client(port, "Cleo")
         assert dan.json()["type"] == "join"
-        cleo.send_raw(burst(sent))
+        cleo.send_raw(say_burst(sent))
         acks = [cleo.json() for _ in sent]
         seen = [dan.json() for _ in sent]
         proc.kill()
@@ -157,13 +126,13 @@ def test_kill_9_in_the_middle_of_a_burst(tmp_path: Path) -> None:
         cleo = json_client(port, "Cleo")
         assert dan.json()["type"] == "join"
         ana.until(r"^@-> JOIN #general Cleo ")
-        cleo.send_raw(burst(sent))
+        cleo.send_raw(say_burst(sent))
         acks = [cleo.json() for _ in range(20)]  # under way...
         proc.kill()  # ...and killed, with more of the burst in flight
         proc.wait(TIMEOUT)
         acks += [json.loads(line) for line in read_after_kill(cleo)]
         seen = [json.loads(line) for line in read_after_kill(dan)]
-        ana_seen = [m.group(1) for m in map(CHAT_RE.match, read_after_kill(ana)) if m]
+        ana_seen = text_chat(read_after_kill(ana), "Cleo")
         for client in (ana, cleo, dan):
             client.close()
     acks = [a for a in acks if a["type"] == "message"]
@@ -189,7 +158,7 @@ def test_ids_keep_increasing_across_several_kills(tmp_path: Path) -> None:
                 assert [key(m) for m in check_history(port, f"Reader{life}")] == [
                     key(m) for m in everything]
             with json_client(port, f"Life{life}") as client:
-                client.send_raw(burst([f"life {life} msg {n}" for n in range(20)]))
+                client.send_raw(say_burst([f"life {life} msg {n}" for n in range(20)]))
                 acks = [client.json() for _ in range(20)]
                 assert all(a["id"] > m["id"] for a in acks for m in everything)
                 everything += acks

@@ -10,58 +10,24 @@ from __future__ import annotations
 import random
 import re
 import socket
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from tests.integration.harness import Client, ServerThread
+from tests.integration.helpers import Dial, chat_of, pair
 
 MAX_LINE = 100
 
-Dial = Callable[..., Client]
 
-
-@pytest.fixture
-def dial() -> Iterator[Dial]:
-    """``dial(server)`` opens a client to that server; all are closed at the end."""
-    opened: list[Client] = []
-
-    def open_client(server: ServerThread, **kwargs: Any) -> Client:
-        client = Client(server.port, **kwargs)
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-
-
-def pair(dial: Dial, server: ServerThread) -> tuple[Client, Client]:
-    """Ana and Bob, identified, Bob's arrival already seen by Ana."""
-    ana, bob = dial(server), dial(server)
-    ana.identify("Ana")
-    bob.identify("Bob")
-    ana.until(r"^@-> JOIN #general Bob ")
-    return ana, bob
-
-
-def chat_text(line: str) -> str:
-    """The text of a text-mode room line ``#room <name> text`` (colours stripped)."""
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
-    match = re.match(r"^#\S+ <[^>]+> (.*)$", plain)
-    assert match, f"not a chat line: {line!r}"
-    return match.group(1)
-
-
-def sync(sender: Client, receiver: Client, token: str) -> None:
+def marker_sync(sender: Client, receiver: Client, token: str) -> None:
     """Send a marker chat line and require it to be the receiver's very next line.
 
     Proves that nothing else reached the receiver before it.
     """
     sender.send(token)
     got = receiver.line()
-    assert chat_text(got) == token, f"expected marker {token!r}, got {got!r}"
+    assert chat_of(got)[1] == token, f"expected marker {token!r}, got {got!r}"
 
 
 # ---------------------------------------------------------------- any split, same replies
@@ -148,7 +114,7 @@ def test_crlf_is_accepted_and_the_cr_never_relayed(
     assert ana.line() == "@-> OK PING tok"
     ana.send_raw(b"hola\r\n")
     got = bob.line()
-    assert chat_text(got) == "hola" and "\r" not in got
+    assert chat_of(got)[1] == "hola" and "\r" not in got
     ana.send_raw(b"@<- NICK Anita\r\n")
     assert ana.line() == "@-> OK NICK Anita"
     assert bob.line() == "@-> NICK Ana Anita"
@@ -179,13 +145,13 @@ def test_line_of_exactly_max_line_bytes_is_accepted(
     ana, bob = pair(dial, server)
     text = "x" * MAX_LINE
     ana.send(text)
-    assert chat_text(bob.line()) == text
+    assert chat_of(bob.line())[1] == text
     ana.send_raw(text.encode() + b"\r\n")
-    assert chat_text(bob.line()) == text
+    assert chat_of(bob.line())[1] == text
     wide = "é" * (MAX_LINE // 2)
     assert len(wide.encode()) == MAX_LINE
     ana.send(wide)
-    assert chat_text(bob.line()) == wide
+    assert chat_of(bob.line())[1] == wide
     ping = "@<- PING "
     token = "t" * (MAX_LINE - len(ping))
     ana.send(ping + token)
@@ -208,7 +174,7 @@ def test_line_over_max_line_gets_one_error_and_is_not_run(
     assert ana.line().startswith("@-> ERR LINE_TOO_LONG ")
     ana.send("@<- PING after")
     assert ana.line() == "@-> OK PING after"  # exactly one ERR came before it
-    sync(ana, bob, "marker")  # and Bob got nothing of the long line
+    marker_sync(ana, bob, "marker")  # and Bob got nothing of the long line
 
 
 def test_over_long_command_is_not_executed(
@@ -221,7 +187,7 @@ def test_over_long_command_is_not_executed(
     assert ana.line().startswith("@-> ERR LINE_TOO_LONG ")
     ana.send("@<- TOPIC #general")
     assert ana.line() == "@-> OK TOPIC #general"  # still empty (DECISIONS 1)
-    sync(ana, bob, "marker")
+    marker_sync(ana, bob, "marker")
 
 
 def test_over_long_line_in_pieces_is_reported_before_its_lf(
@@ -242,7 +208,7 @@ def test_over_long_line_in_pieces_is_reported_before_its_lf(
     ana.send_raw(b"d\n")
     ana.send("@<- PING next")
     assert ana.line() == "@-> OK PING next"
-    sync(ana, bob, "marker")
+    marker_sync(ana, bob, "marker")
 
 
 def test_crlf_right_at_the_limit_in_pieces(
@@ -255,7 +221,7 @@ def test_crlf_right_at_the_limit_in_pieces(
     ana.send_raw(b"\r")
     ana.quiet()
     ana.send_raw(b"\n")
-    assert chat_text(bob.line()) == "z" * MAX_LINE
+    assert chat_of(bob.line())[1] == "z" * MAX_LINE
     ana.quiet()
 
 
@@ -282,7 +248,7 @@ def test_invalid_utf8_gets_bad_encoding_and_the_connection_goes_on(
         assert ana.line().startswith("@-> ERR BAD_ENCODING "), raw
     ana.send("@<- PING still")
     assert ana.line() == "@-> OK PING still"
-    sync(ana, bob, "after the bad bytes")
+    marker_sync(ana, bob, "after the bad bytes")
     ana.send("@<- USERS")
     assert ana.lines_until(r"^@-> OK USERS")[-1] == "@-> OK USERS 2"
 
@@ -308,9 +274,9 @@ def test_bad_framing_does_not_disturb_other_users(
     rogue = dial(server)
     rogue.send_raw(b"\xff\xff\n" + b"q" * 5000 + b"\n" + b"half a line")
     bob.send("hola Cid")
-    assert chat_text(cid.line()) == "hola Cid"
+    assert chat_of(cid.line())[1] == "hola Cid"
     cid.send("hola Bob")
-    assert chat_text(bob.line()) == "hola Bob"
+    assert chat_of(bob.line())[1] == "hola Bob"
     assert rogue.line().startswith("@-> ERR BAD_ENCODING ")
     assert rogue.line().startswith("@-> ERR LINE_TOO_LONG ")
     rogue.quiet()  # the half line waits for its LF

@@ -14,50 +14,7 @@ import pytest
 
 from tertulia.core.colors import PALETTE
 from tests.integration.harness import Client, ServerThread
-
-COLOR_RE = r"#[0-9a-f]{6}"
-
-
-def sync(c: Client, token: str = "sync") -> list[str]:
-    """Every line that arrives before the reply to a PING sent now."""
-    c.send(f"@<- PING {token}")
-    return c.lines_until(rf"^@-> OK PING {re.escape(token)}$")[:-1]
-
-
-def ident(c: Client, name: str, password: str = "") -> str:
-    """IDENTIFY, check the exact OK line, read through the history; return the colour."""
-    c.send(f"@<- IDENTIFY {name} {password}".rstrip())
-    ok = c.line()
-    match = re.fullmatch(rf"@-> OK IDENTIFY {re.escape(name)} ({COLOR_RE})", ok)
-    assert match, ok
-    assert all(line.startswith("@-> HISTORY ") for line in sync(c))
-    return match.group(1)
-
-
-def people(connect: Callable[..., Client], *names: str) -> list[Client]:
-    """Connect and identify each name in turn, then read the JOIN lines they caused."""
-    clients = []
-    for name in names:
-        clients.append(connect())
-        ident(clients[-1], name)
-    for client in clients:
-        assert all(line.startswith("@-> JOIN #general ") for line in sync(client))
-    return clients
-
-
-def reply(c: Client, line: str) -> str:
-    """Send one command and return its single reply line."""
-    c.send(line)
-    return c.line()
-
-
-def err(c: Client, line: str, code: str) -> str:
-    """Send a command that must fail with ``code``; return the whole ERR line."""
-    got = reply(c, line)
-    assert got.startswith(f"@-> ERR {code} "), f"{line!r} -> {got!r}"
-    assert len(got) > len(f"@-> ERR {code} "), "an ERR line has an explanation"
-    return got
-
+from tests.integration.helpers import COLOR_RE, err_explained, ident, people, reply, sync
 
 # ---------------------------------------------------------------- IDENTIFY
 
@@ -107,7 +64,7 @@ def test_every_other_verb_needs_identify(connect: Callable[..., Client]) -> None
     ana, bob = connect(), connect()
     ident(bob, "Bob")
     for line in NEED_IDENTIFY:
-        err(ana, line, "NOT_IDENTIFIED")
+        err_explained(ana, line, "NOT_IDENTIFIED")
     assert sync(bob) == [], "nothing an unidentified user sent reached anyone"
     ident(ana, "Ana")  # the connection is still usable
 
@@ -137,9 +94,9 @@ def test_quit_before_identify(connect: Callable[..., Client]) -> None:
 
 def test_already_identified(connect: Callable[..., Client]) -> None:
     """A second IDENTIFY, with the same name or another, is ALREADY_IDENTIFIED and changes nothing."""
-    ana, bob = people(connect, "Ana", "Bob")
-    err(ana, "@<- IDENTIFY Ana", "ALREADY_IDENTIFIED")
-    err(ana, "@<- IDENTIFY Carla", "ALREADY_IDENTIFIED")
+    ana, bob = people(connect, "Ana", "Bob", colors=True)
+    err_explained(ana, "@<- IDENTIFY Ana", "ALREADY_IDENTIFIED")
+    err_explained(ana, "@<- IDENTIFY Carla", "ALREADY_IDENTIFIED")
     assert sync(bob) == []
     carla = connect()
     ident(carla, "Carla")  # the name was not taken by the refused IDENTIFY
@@ -169,9 +126,9 @@ def test_invalid_names(connect: Callable[..., Client]) -> None:
     """Names break the rules of §2 (on their NFKC form) get INVALID_NAME; the user stays unnamed."""
     ana = connect()
     for name in BAD_NAMES:
-        err(ana, f"@<- IDENTIFY {name}", "INVALID_NAME")
-    err(ana, "@<- IDENTIFY", "MISSING_ARGUMENT")
-    err(ana, "@<- USERS", "NOT_IDENTIFIED")
+        err_explained(ana, f"@<- IDENTIFY {name}", "INVALID_NAME")
+    err_explained(ana, "@<- IDENTIFY", "MISSING_ARGUMENT")
+    err_explained(ana, "@<- USERS", "NOT_IDENTIFIED")
     ident(ana, "Ana")
 
 
@@ -192,7 +149,7 @@ GOOD_NAMES = [
 
 def test_valid_names_shown_as_typed(connect: Callable[..., Client]) -> None:
     """Every name of §2's alphabet is accepted and echoed exactly as typed, in OK and in USERS."""
-    clients = people(connect, *GOOD_NAMES)
+    clients = people(connect, *GOOD_NAMES, colors=True)
     clients[0].send("@<- USERS")
     listed = clients[0].lines_until(r"^@-> OK USERS ")
     assert listed[-1] == f"@-> OK USERS {len(GOOD_NAMES)}"
@@ -208,8 +165,8 @@ def test_name_in_use_case_and_width(connect: Callable[..., Client], first: str, 
     """Names collide after NFKC and casefolding (`Ana`, `ANA`, `ａｎａ`); the first keeps its spelling."""
     one, two = connect(), connect()
     ident(one, first)
-    err(two, f"@<- IDENTIFY {second}", "NAME_IN_USE")
-    err(two, "@<- USERS", "NOT_IDENTIFIED")  # still nobody
+    err_explained(two, f"@<- IDENTIFY {second}", "NAME_IN_USE")
+    err_explained(two, "@<- USERS", "NOT_IDENTIFIED")  # still nobody
     one.send("@<- USERS")
     listed = one.lines_until(r"^@-> OK USERS ")
     assert listed == [f"@-> USER * {first} {listed[0].split()[-1]}", "@-> OK USERS 1"]
@@ -219,7 +176,7 @@ def test_name_free_again_after_quit(connect: Callable[..., Client]) -> None:
     """Once its holder quits, a name (in any spelling) can be taken again."""
     ana, bob = connect(), connect()
     ident(ana, "Ana")
-    err(bob, "@<- IDENTIFY aNA", "NAME_IN_USE")
+    err_explained(bob, "@<- IDENTIFY aNA", "NAME_IN_USE")
     ana.send("@<- QUIT")
     assert ana.closed()
     ident(bob, "aNA")
@@ -245,7 +202,7 @@ def test_distinct_colours_while_free(connect: Callable[..., Client]) -> None:
 
 def test_nick_seen_by_room_sharers_not_by_actor(connect: Callable[..., Client]) -> None:
     """NICK: the actor gets only OK NICK; everyone sharing a room gets one NICK line, even if sharing two."""
-    ana, bob, cy = people(connect, "Ana", "Bob", "Cy")
+    ana, bob, cy = people(connect, "Ana", "Bob", "Cy", colors=True)
     assert reply(ana, "@<- JOIN #tapas") == "@-> OK JOIN #tapas"
     assert reply(bob, "@<- JOIN #tapas") == "@-> OK JOIN #tapas"
     sync(ana)
@@ -262,7 +219,7 @@ def test_nick_seen_by_room_sharers_not_by_actor(connect: Callable[..., Client]) 
 
 def test_nick_case_change_of_own_name(connect: Callable[..., Client]) -> None:
     """Changing only the case of one's own name is allowed and announced."""
-    ana, bob = people(connect, "Ana", "Bob")
+    ana, bob = people(connect, "Ana", "Bob", colors=True)
     assert reply(ana, "@<- NICK ANA") == "@-> OK NICK ANA"
     assert sync(bob) == ["@-> NICK Ana ANA"]
     assert reply(ana, "@<- NICK ANA") == "@-> OK NICK ANA"
@@ -271,12 +228,12 @@ def test_nick_case_change_of_own_name(connect: Callable[..., Client]) -> None:
 
 def test_nick_errors(connect: Callable[..., Client]) -> None:
     """NICK to a name in use (any case/width) is NAME_IN_USE; bad names INVALID_NAME; none MISSING_ARGUMENT."""
-    ana, bob = people(connect, "Ana", "Bob")
+    ana, bob = people(connect, "Ana", "Bob", colors=True)
     for name in ("Bob", "BOB", "\uff42\uff4f\uff42"):
-        err(ana, f"@<- NICK {name}", "NAME_IN_USE")
+        err_explained(ana, f"@<- NICK {name}", "NAME_IN_USE")
     for name in ("1bob", "b!ob", "b\x1bob", "a" * 33):
-        err(ana, f"@<- NICK {name}", "INVALID_NAME")
-    err(ana, "@<- NICK", "MISSING_ARGUMENT")
+        err_explained(ana, f"@<- NICK {name}", "INVALID_NAME")
+    err_explained(ana, "@<- NICK", "MISSING_ARGUMENT")
     assert sync(bob) == []
     ana.send("@<- USERS")
     assert [line.split()[3] for line in ana.lines_until(r"^@-> OK USERS ")[:-1]] == ["Ana", "Bob"]
@@ -293,11 +250,11 @@ def test_register_then_identify_with_password(connect: Callable[..., Client]) ->
     assert reply(ana, "@<- QUIT") == "@-> BYE QUIT Quit"
     assert ana.closed()
     again = connect()
-    err(again, "@<- IDENTIFY Ana", "AUTH_REQUIRED")
-    err(again, "@<- IDENTIFY ana", "AUTH_REQUIRED")
-    err(again, "@<- IDENTIFY Ana wrong", "AUTH_FAILED")
-    err(again, "@<- IDENTIFY Ana S3CRET", "AUTH_FAILED")
-    err(again, "@<- USERS", "NOT_IDENTIFIED")
+    err_explained(again, "@<- IDENTIFY Ana", "AUTH_REQUIRED")
+    err_explained(again, "@<- IDENTIFY ana", "AUTH_REQUIRED")
+    err_explained(again, "@<- IDENTIFY Ana wrong", "AUTH_FAILED")
+    err_explained(again, "@<- IDENTIFY Ana S3CRET", "AUTH_FAILED")
+    err_explained(again, "@<- USERS", "NOT_IDENTIFIED")
     assert ident(again, "aNa", "s3cret") == colour  # shown as typed, same colour
 
 
@@ -308,7 +265,7 @@ def test_registered_name_keeps_its_colour(connect: Callable[..., Client]) -> Non
     assert reply(ana, "@<- REGISTER s3cret") == "@-> OK REGISTER Ana"
     ana.send("@<- QUIT")
     assert ana.closed()
-    others = people(connect, "other0", "other1", "other2")
+    others = people(connect, "other0", "other1", "other2", colors=True)
     assert reply(others[0], f"@<- COLOR {colour}") == f"@-> OK COLOR {colour}"
     back = connect()
     assert ident(back, "Ana", "s3cret") == colour
@@ -325,7 +282,7 @@ def test_registered_account_survives_restart(make_server: Callable[..., ServerTh
     first.stop()
     second = make_server()
     with Client(second.port) as ana:
-        err(ana, "@<- IDENTIFY Ana", "AUTH_REQUIRED")
+        err_explained(ana, "@<- IDENTIFY Ana", "AUTH_REQUIRED")
         assert ident(ana, "Ana", "s3cret") == colour
 
 
@@ -337,7 +294,7 @@ def test_password_with_spaces_and_ignored_password(connect: Callable[..., Client
     ana.send("@<- QUIT")
     assert ana.closed()
     again = connect()
-    err(again, "@<- IDENTIFY Ana my long", "AUTH_FAILED")
+    err_explained(again, "@<- IDENTIFY Ana my long", "AUTH_FAILED")
     ident(again, "Ana", "my long pass phrase")
 
 
@@ -345,10 +302,10 @@ def test_register_errors(connect: Callable[..., Client]) -> None:
     """REGISTER without password is MISSING_ARGUMENT, a short one BAD_ARGUMENT, twice FORBIDDEN."""
     ana = connect()
     ident(ana, "Ana")
-    err(ana, "@<- REGISTER", "MISSING_ARGUMENT")
-    err(ana, "@<- REGISTER abc", "BAD_ARGUMENT")
+    err_explained(ana, "@<- REGISTER", "MISSING_ARGUMENT")
+    err_explained(ana, "@<- REGISTER abc", "BAD_ARGUMENT")
     assert reply(ana, "@<- REGISTER abcd") == "@-> OK REGISTER Ana"
-    err(ana, "@<- REGISTER other", "FORBIDDEN")
+    err_explained(ana, "@<- REGISTER other", "FORBIDDEN")
 
 
 def test_registered_name_in_use_while_online(connect: Callable[..., Client]) -> None:
@@ -356,8 +313,8 @@ def test_registered_name_in_use_while_online(connect: Callable[..., Client]) -> 
     ana, bob = connect(), connect()
     ident(ana, "Ana")
     assert reply(ana, "@<- REGISTER s3cret") == "@-> OK REGISTER Ana"
-    err(bob, "@<- IDENTIFY Ana", "NAME_IN_USE")
-    err(bob, "@<- IDENTIFY Ana s3cret", "NAME_IN_USE")
+    err_explained(bob, "@<- IDENTIFY Ana", "NAME_IN_USE")
+    err_explained(bob, "@<- IDENTIFY Ana s3cret", "NAME_IN_USE")
 
 
 def test_nick_to_registered_name_needs_auth(connect: Callable[..., Client]) -> None:
@@ -368,9 +325,9 @@ def test_nick_to_registered_name_needs_auth(connect: Callable[..., Client]) -> N
     assert reply(ana, "@<- NICK ANA") == "@-> OK NICK ANA"
     ana.send("@<- QUIT")
     assert ana.closed()
-    bob, watcher = people(connect, "Bob", "Watcher")
-    err(bob, "@<- NICK Ana", "AUTH_REQUIRED")
-    err(bob, "@<- NICK \uff41\uff4e\uff41", "AUTH_REQUIRED")
+    bob, watcher = people(connect, "Bob", "Watcher", colors=True)
+    err_explained(bob, "@<- NICK Ana", "AUTH_REQUIRED")
+    err_explained(bob, "@<- NICK \uff41\uff4e\uff41", "AUTH_REQUIRED")
     assert sync(watcher) == []
     assert reply(bob, "@<- NICK Roberto") == "@-> OK NICK Roberto"
 
@@ -380,7 +337,7 @@ def test_nick_to_registered_name_needs_auth(connect: Callable[..., Client]) -> N
 
 def test_quit_with_reason(connect: Callable[..., Client]) -> None:
     """QUIT reason: BYE QUIT reason to the actor, then close; QUIT name reason to everyone sharing a room."""
-    ana, bob = people(connect, "Ana", "Bob")
+    ana, bob = people(connect, "Ana", "Bob", colors=True)
     assert reply(ana, "@<- QUIT see you later") == "@-> BYE QUIT see you later"
     assert ana.closed()
     assert sync(bob) == ["@-> QUIT Ana see you later"]
@@ -390,7 +347,7 @@ def test_quit_with_reason(connect: Callable[..., Client]) -> None:
 
 def test_quit_without_reason(connect: Callable[..., Client]) -> None:
     """QUIT alone: BYE QUIT Quit, others see QUIT name Quit."""
-    ana, bob = people(connect, "Ana", "Bob")
+    ana, bob = people(connect, "Ana", "Bob", colors=True)
     assert reply(ana, "@<- quit") == "@-> BYE QUIT Quit"
     assert ana.closed()
     assert sync(bob) == ["@-> QUIT Ana Quit"]
@@ -398,7 +355,7 @@ def test_quit_without_reason(connect: Callable[..., Client]) -> None:
 
 def test_quit_reason_is_scrubbed(connect: Callable[..., Client]) -> None:
     """Escape and bidi characters are removed from a QUIT reason, for the actor and for others."""
-    ana, bob = people(connect, "Ana", "Bob")
+    ana, bob = people(connect, "Ana", "Bob", colors=True)
     assert reply(ana, "@<- QUIT bye\x1b[2J\u202e now\x07") == "@-> BYE QUIT bye[2J now"
     assert ana.closed()
     assert sync(bob) == ["@-> QUIT Ana bye[2J now"]
@@ -406,7 +363,7 @@ def test_quit_reason_is_scrubbed(connect: Callable[..., Client]) -> None:
 
 def test_dropped_connection_is_a_quit(connect: Callable[..., Client]) -> None:
     """A connection closed without QUIT frees the name; others see QUIT name Connection closed."""
-    ana, bob = people(connect, "Ana", "Bob")
+    ana, bob = people(connect, "Ana", "Bob", colors=True)
     ana.close()
     assert bob.line() == "@-> QUIT Ana Connection closed"
     ident(connect(), "Ana")
@@ -414,7 +371,7 @@ def test_dropped_connection_is_a_quit(connect: Callable[..., Client]) -> None:
 
 def test_commands_after_quit_are_not_run(connect: Callable[..., Client]) -> None:
     """Lines sent after QUIT in the same packet are not run: BYE is the last line."""
-    ana, bob = people(connect, "Ana", "Bob")
+    ana, bob = people(connect, "Ana", "Bob", colors=True)
     ana.send_raw(b"@<- QUIT\nhello after quit\n@<- PING x\n")
     assert ana.line() == "@-> BYE QUIT Quit"
     assert ana.closed()

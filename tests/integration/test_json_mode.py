@@ -15,12 +15,9 @@ import pytest
 
 from tertulia.core.colors import PALETTE
 from tests.integration.harness import Client, ServerThread
+from tests.integration.helpers import ALL_VERBS, COLOR_RE, TIME_RE, sync
 
-COLOR_RE = r"#[0-9a-f]{6}"
-TIME_RE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 MESSAGE_KEYS = {"type", "id", "room", "from", "color", "text", "kind", "ts"}
-ALL_VERBS = ["IDENTIFY", "REGISTER", "NICK", "JOIN", "LEAVE", "SAY", "ME", "MSG", "USERS", "ROOMS",
-             "TOPIC", "HISTORY", "COLOR", "COLORS", "PROTO", "PING", "PONG", "HELP", "QUIT"]
 
 Obj = dict[str, Any]
 
@@ -77,12 +74,6 @@ def jident(c: Client, name: str) -> tuple[str, list[Obj]]:
     assert history["type"] == "history" and history["room"] == "#general", history
     assert set(history) == {"type", "room", "messages"}
     return ok["color"], history["messages"]
-
-
-def sync(c: Client, token: str = "sync") -> list[str]:
-    """Text mode: every line before the reply to a PING sent now."""
-    c.send(f"@<- PING {token}")
-    return c.lines_until(rf"^@-> OK PING {re.escape(token)}$")[:-1]
 
 
 def tident(c: Client, name: str, colors: bool = False) -> str:

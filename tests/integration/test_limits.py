@@ -8,52 +8,12 @@ the slow consumer cut (``--max-sendq``).
 from __future__ import annotations
 
 import re
-import socket
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
-
-import pytest
+from collections.abc import Callable
 
 from tests.integration.harness import Client, ServerThread
+from tests.integration.helpers import Dial, chat_of
 from tests.timing import SCALE, TIMEOUT
-
-Dial = Callable[..., Client]
-
-
-class SourceClient(Client):
-    """A client whose socket is bound to a given local address (and receive buffer)."""
-
-    def __init__(self, port: int, *, source: str = "127.0.0.1", rcvbuf: int = 0,
-                 read_welcome: bool = True) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        if rcvbuf:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        sock.settimeout(TIMEOUT)
-        sock.bind((source, 0))
-        sock.connect(("127.0.0.1", port))
-        self.sock = sock
-        self.buf = b""
-        self.welcome = self.line() if read_welcome else ""
-
-
-@pytest.fixture
-def dial() -> Iterator[Dial]:
-    """``dial(server, **kw)`` opens a client (a SourceClient with ``source``/``rcvbuf``)."""
-    opened: list[Client] = []
-
-    def open_client(server: ServerThread, **kwargs: Any) -> Client:
-        client: Client
-        if "source" in kwargs or "rcvbuf" in kwargs:
-            client = SourceClient(server.port, **kwargs)
-        else:
-            client = Client(server.port, **kwargs)
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
 
 
 def users(dial: Dial, server: ServerThread, *names: str) -> list[Client]:
@@ -64,14 +24,6 @@ def users(dial: Dial, server: ServerThread, *names: str) -> list[Client]:
         client.identify(name)
         out.append(client)
     return out
-
-
-def chat_of(line: str) -> tuple[str, str]:
-    """(name, text) of a text-mode room line, colours stripped."""
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
-    match = re.match(r"^#\S+ <([^>]+)> (.*)$", plain)
-    assert match, f"not a chat line: {line!r}"
-    return match.group(1), match.group(2)
 
 
 def mark(sender: Client, receivers: list[Client], token: str) -> None:

@@ -11,11 +11,9 @@ from collections.abc import Callable
 
 from tertulia.core.colors import PALETTE
 from tests.integration.harness import Client, ServerThread
+from tests.integration.helpers import ALL_VERBS, COLOR_RE, err, ident, people, reply, sync
 
-COLOR_RE = r"#[0-9a-f]{6}"
 ESC = "\x1b"
-ALL_VERBS = ["IDENTIFY", "REGISTER", "NICK", "JOIN", "LEAVE", "SAY", "ME", "MSG", "USERS", "ROOMS",
-             "TOPIC", "HISTORY", "COLOR", "COLORS", "PROTO", "PING", "PONG", "HELP", "QUIT"]
 
 _STEPS = (0, 95, 135, 175, 215, 255)
 _XTERM = [(16 + i, (_STEPS[i // 36], _STEPS[(i // 6) % 6], _STEPS[i % 6])) for i in range(216)] + [
@@ -34,49 +32,6 @@ def painted(name: str, color: str) -> str:
     """A regex for ``name`` wrapped in the colour escape of §3."""
     numbers = "|".join(str(n) for n in sorted(nearest_xterm(color)))
     return rf"\x1b\[38;5;(?:{numbers})m{re.escape(name)}\x1b\[0m"
-
-
-def sync(c: Client, token: str = "sync") -> list[str]:
-    """Every line that arrives before the reply to a PING sent now."""
-    c.send(f"@<- PING {token}")
-    return c.lines_until(rf"^@-> OK PING {re.escape(token)}$")[:-1]
-
-
-def ident(c: Client, name: str) -> str:
-    """IDENTIFY, check the OK line, read through the history; return the colour."""
-    c.send(f"@<- IDENTIFY {name}")
-    ok = c.line()
-    match = re.fullmatch(rf"@-> OK IDENTIFY {re.escape(name)} ({COLOR_RE})", ok)
-    assert match, ok
-    assert all(line.startswith("@-> HISTORY ") for line in sync(c))
-    return match.group(1)
-
-
-def people(connect: Callable[..., Client], *names: str, colors: bool = False) -> list[Client]:
-    """Connect and identify each name (colours off unless asked), then read the JOIN lines."""
-    clients = []
-    for name in names:
-        client = connect()
-        if not colors:
-            assert reply(client, "@<- COLORS off") == "@-> OK COLORS off"
-        ident(client, name)
-        clients.append(client)
-    for client in clients:
-        assert all(line.startswith("@-> JOIN #general ") for line in sync(client))
-    return clients
-
-
-def reply(c: Client, line: str) -> str:
-    """Send one command and return its single reply line."""
-    c.send(line)
-    return c.line()
-
-
-def err(c: Client, line: str, code: str) -> str:
-    """Send a line that must fail with ``code``; return the ERR line."""
-    got = reply(c, line)
-    assert got.startswith(f"@-> ERR {code} "), f"{line!r} -> {got!r}"
-    return got
 
 
 def colour_of(c: Client, name: str) -> str:

@@ -14,46 +14,14 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.integration.harness import Client, ServerThread
+from tests.integration.helpers import Dial, chat_of, pair
 from tests.timing import SCALE, TIMEOUT
-
-Dial = Callable[..., Client]
-
-
-@pytest.fixture
-def dial() -> Iterator[Dial]:
-    """``dial(server)`` opens a client to that server; all are closed at the end."""
-    opened: list[Client] = []
-
-    def open_client(server: ServerThread, **kwargs: Any) -> Client:
-        client = Client(server.port, **kwargs)
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        client.close()
-
-
-def chat_of(line: str) -> tuple[str, str]:
-    """(name, text) of a text-mode room line, colours stripped."""
-    plain = re.sub(r"\x1b\[[0-9;]*m", "", line)
-    match = re.match(r"^#\S+ <([^>]+)> (.*)$", plain)
-    assert match, f"not a chat line: {line!r}"
-    return match.group(1), match.group(2)
-
-
-def pair(dial: Dial, server: ServerThread) -> tuple[Client, Client]:
-    ana, bob = dial(server), dial(server)
-    ana.identify("Ana")
-    bob.identify("Bob")
-    ana.until(r"^@-> JOIN #general Bob ")
-    return ana, bob
 
 
 def still_chatting(ana: Client, bob: Client, token: str) -> None:
@@ -205,7 +173,7 @@ def test_many_clients_vanishing_at_once(
 #: Terminal-driving characters (PROTOCOL.md §1): none may reach a client.
 NEVER = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 #: The one escape sequence text mode may send: a name's colour in a chat line.
-COLOR_RE = re.compile(r"\x1b\[38;5;\d{1,3}m[^\x1b]*\x1b\[0m")
+NAME_COLOR_ESCAPE_RE = re.compile(r"\x1b\[38;5;\d{1,3}m[^\x1b]*\x1b\[0m")
 
 NASTY = [
     "\x1b[31mred\x1b[0m text",
@@ -228,7 +196,7 @@ def _check_text_stream(raw: bytes, colors: bool) -> list[str]:
         rest = line
         if colors and "\x1b" in line:
             assert re.match(r"^(#\S+ (<|\* )|\*)\x1b\[38;5;\d{1,3}m", line), repr(line)
-            rest = COLOR_RE.sub("", line, count=1)
+            rest = NAME_COLOR_ESCAPE_RE.sub("", line, count=1)
         assert not NEVER.search(rest), f"forbidden character in {line!r}"
         assert "spoofed" not in line or not line.startswith("@-> NOTICE"), line
     return lines

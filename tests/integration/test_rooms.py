@@ -11,53 +11,7 @@ import re
 from collections.abc import Callable
 
 from tests.integration.harness import Client, ServerThread
-
-COLOR_RE = r"#[0-9a-f]{6}"
-TIME_RE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
-
-
-def sync(c: Client, token: str = "sync") -> list[str]:
-    """Every line that arrives before the reply to a PING sent now."""
-    c.send(f"@<- PING {token}")
-    return c.lines_until(rf"^@-> OK PING {re.escape(token)}$")[:-1]
-
-
-def ident(c: Client, name: str) -> str:
-    """IDENTIFY, check the OK line, read through the history; return the colour."""
-    c.send(f"@<- IDENTIFY {name}")
-    ok = c.line()
-    match = re.fullmatch(rf"@-> OK IDENTIFY {re.escape(name)} ({COLOR_RE})", ok)
-    assert match, ok
-    assert all(line.startswith("@-> HISTORY ") for line in sync(c))
-    return match.group(1)
-
-
-def people(connect: Callable[..., Client], *names: str, colors: bool = False) -> list[Client]:
-    """Connect and identify each name (colours off unless asked), then read the JOIN lines."""
-    clients = []
-    for name in names:
-        client = connect()
-        if not colors:
-            client.send("@<- COLORS off")
-            assert client.line() == "@-> OK COLORS off"
-        ident(client, name)
-        clients.append(client)
-    for client in clients:
-        assert all(line.startswith("@-> JOIN #general ") for line in sync(client))
-    return clients
-
-
-def reply(c: Client, line: str) -> str:
-    """Send one command and return its single reply line."""
-    c.send(line)
-    return c.line()
-
-
-def err(c: Client, line: str, code: str) -> str:
-    """Send a command that must fail with ``code``; return the ERR line."""
-    got = reply(c, line)
-    assert got.startswith(f"@-> ERR {code} "), f"{line!r} -> {got!r}"
-    return got
+from tests.integration.helpers import COLOR_RE, TIME_RE, err, ident, people, reply, sync
 
 
 def listing(c: Client, line: str, ok: str) -> list[str]:

@@ -10,7 +10,6 @@ history for the next start.
 from __future__ import annotations
 
 import json
-import re
 import signal
 import socket
 import sqlite3
@@ -25,43 +24,16 @@ import pytest
 
 from tertulia.server.app import FLUSH_DEADLINE
 from tests.integration.harness import Client, spawn_server
-from tests.integration.test_cli import StderrLines
+from tests.integration.helpers import StderrLines, json_client, say_burst, text_chat
 from tests.timing import TIMEOUT
 
 SIGNALS = [signal.SIGINT, signal.SIGTERM]
-CHAT_RE = re.compile(r"^#general <(?:\x1b\[[0-9;]*m)?(\S+?)(?:\x1b\[0m)?> (.*)$")
-
-
-def json_client(port: int, name: str) -> Client:
-    """A client switched to JSON mode and identified as ``name`` (its history read)."""
-    client = Client(port)
-    client.send("@<- PROTO json")
-    client.expect("@-> OK PROTO json")
-    client.send_json({"cmd": "identify", "name": name, "ref": "id"})
-    ok = client.json()
-    assert ok["type"] == "ok" and ok["name"] == name, ok
-    history = client.json()
-    assert history["type"] == "history", history
-    return client
 
 
 def read_to_eof(client: Client, timeout: float = TIMEOUT) -> list[str]:
     """Every line until the server closes the connection; fails if it stays open."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"still open after {timeout:.1f} s (have {client.buf[-200:]!r})")
-        client.sock.settimeout(left)
-        try:
-            chunk = client.sock.recv(65536)
-        except TimeoutError:
-            continue
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        client.buf += chunk
+    if not client.closed(timeout):
+        raise AssertionError(f"still open after {timeout:.1f} s (have {client.buf[-200:]!r})")
     data, client.buf = client.buf, b""
     assert data.endswith(b"\n") or not data, f"a partial last line: {data[-200:]!r}"
     return data.decode().splitlines()
@@ -86,16 +58,6 @@ def wait_exit(proc: subprocess.Popen[str], timeout: float = TIMEOUT) -> tuple[in
     status = proc.wait(timeout)
     assert proc.stderr is not None
     return status, proc.stderr.read()
-
-
-def text_chat(lines: list[str], sender: str) -> list[str]:
-    """The texts of ``sender``'s chat lines among text-mode ``lines``."""
-    out = []
-    for line in lines:
-        match = CHAT_RE.match(line)
-        if match and match.group(1) == sender:
-            out.append(match.group(2))
-    return out
 
 
 def stored_messages(port: int, name: str) -> list[dict[str, Any]]:
@@ -200,10 +162,8 @@ def test_lines_read_before_the_signal_are_delivered_before_bye(sig: signal.Signa
         cleo = json_client(port, "Cleo")
         ana.until(r"^@-> JOIN #general Cleo ")
         assert dan.json()["type"] == "join"
-        burst = "".join(json.dumps({"cmd": "say", "text": t, "ref": n}) + "\n"
-                        for n, t in enumerate(sent))
         with store_write_lock(db):
-            cleo.send_raw(burst.encode())
+            cleo.send_raw(say_burst(sent))
             wait_read_by_server(cleo, port)
             proc.send_signal(sig)
             err.wait_for(r"(?i)shutting down")
@@ -295,10 +255,8 @@ def test_second_sigint_while_lines_wait_for_the_store(tmp_path: Path) -> None:
         ana.identify("Ana")
         cleo = json_client(port, "Cleo")
         ana.until(r"^@-> JOIN #general Cleo ")
-        burst = "".join(json.dumps({"cmd": "say", "text": t, "ref": n}) + "\n"
-                        for n, t in enumerate(sent))
         with store_write_lock(db):
-            cleo.send_raw(burst.encode())
+            cleo.send_raw(say_burst(sent))
             wait_read_by_server(cleo, port)
             proc.send_signal(signal.SIGINT)
             err.wait_for(r"(?i)shutting down")
