@@ -2,9 +2,10 @@
 
     python Main.py [--port N] [--name NAME]
 
-The same as the ``tertulia`` command with no arguments.  Works from a fresh
-clone without installing anything (the server needs only the standard
-library; ``make run`` also installs uvloop).
+The same as the ``tertulia`` command with no arguments.  It runs from a
+fresh clone: the server needs only the standard library, and without Textual
+the client falls back to the line mode (``make run`` installs Textual and
+uvloop).
 """
 
 import sys

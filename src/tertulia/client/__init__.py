@@ -1,1 +1,3 @@
-"""Clients: the line mode for scripts and bots (``plain``); the full-screen client comes later."""
+"""Clients: the full-screen terminal client (``tui``), the line mode for scripts (``plain``),
+the JSON-mode connection they and bots can share (``connection``), and server and
+client together (``together``)."""

@@ -3,7 +3,8 @@
 As in the original project, one command gives a working chat: if nothing
 listens on the port yet, a server with the embedded store starts in the
 background (its log goes to ``server.log`` next to the database); then the
-terminal client opens on it.  Leaving the client stops the server it started,
+terminal client opens on it (the full-screen one on a terminal, the line mode
+for pipes).  Leaving the client stops the server it started,
 cleanly (SIGINT, then a wait), so the history stays in the store for next
 time.  If a server already listens there, the client uses it and says so.
 
@@ -104,6 +105,14 @@ def main(port: int = 3000, name: str | None = None) -> int:
             return 1
     try:
         interactive = sys.stdin.isatty()
+        if interactive and sys.stdout.isatty():
+            try:
+                from tertulia.client.tui import run as full_screen
+            except ImportError:  # Textual missing: Main.py straight from a clone
+                print(_("The full-screen client needs Textual (make run installs it); "
+                        "using the line mode."), file=sys.stderr)
+            else:
+                return full_screen("127.0.0.1", port, name)
         while True:
             if name is None and interactive:
                 name = ask_name()

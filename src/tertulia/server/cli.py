@@ -66,11 +66,12 @@ def main(argv: list[str] | None = None) -> int:
 
         return together(ns.port, ns.name)
     if ns.command == "connect":
+        if not ns.plain:
+            from tertulia.client.tui import main_from_args as full_screen
+
+            return full_screen(ns.address, ns.name)
         from tertulia.client.plain import main_from_args
 
-        if not ns.plain:
-            print("tertulia: the full-screen client is not built yet; using --plain line mode",
-                  file=sys.stderr)
         return main_from_args(ns.address, ns.name, ns.rate, ns.burst)
     try:
         config = from_namespace(ns)
