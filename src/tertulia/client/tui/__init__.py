@@ -1,0 +1,47 @@
+"""``tertulia connect``: the full-screen terminal client (Textual), in JSON mode.
+
+The screen: the current room's topic on top; the conversations on the left
+(rooms, then private conversations, with unread counts); the messages in the
+middle; the members of the current room, in their colours, on the right; a
+status line; the input line at the bottom.  Incoming messages never touch the
+input line.
+
+The modules, from the inside out:
+
+- :mod:`.model`: conversations, unread counts, members (no Textual);
+- :mod:`.render`: messages and notices as plain :class:`rich.text.Text`;
+- :mod:`.widgets`: the input line with its history, and the name prompt;
+- :mod:`.events`: what each server event does to the conversations;
+- :mod:`.session`: connect, identify, reconnect with backoff, catch up;
+- :mod:`.commands`: /commands, raw ``@<-`` lines, Tab completion;
+- :mod:`.app`: the Textual app, its layout and its keys.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from tertulia.client.tui.app import TertuliaApp
+from tertulia.client.tui.render import render_message
+from tertulia.client.tui.widgets import NameScreen
+
+__all__ = ["NameScreen", "TertuliaApp", "main_from_args", "render_message", "run"]
+
+
+def run(host: str, port: int, name: str | None = None) -> int:
+    """Run the full-screen client; return the exit status."""
+    app = TertuliaApp(host, port, name)
+    result = app.run()
+    return result if isinstance(result, int) else 0
+
+
+def main_from_args(address: str | None, name: str | None) -> int:
+    """``tertulia connect [HOST[:PORT]] [--name NAME]``."""
+    from tertulia.client.plain import parse_address
+
+    try:
+        host, port = parse_address(address)
+    except ValueError as exc:
+        print(f"tertulia: {exc}", file=sys.stderr)
+        return 2
+    return run(host, port, name)

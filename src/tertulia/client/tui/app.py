@@ -1,0 +1,288 @@
+"""The Textual app: the layout, the conversation on screen, and the keys.
+
+Owned by the app's event loop: :attr:`TertuliaApp.conversations` and the
+current connection.  One task (:func:`session.run_connection`) connects,
+identifies, pumps events and reconnects with backoff; user commands run as
+workers that await their reply (:mod:`tertulia.client.tui.commands`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Input, OptionList, RichLog, Static
+from textual.widgets.option_list import Option
+
+from tertulia.client.connection import Connection, ConnectionClosed
+from tertulia.client.i18n import _
+from tertulia.client.tui import commands, session
+from tertulia.client.tui.model import GENERAL, Conversation, Entry
+from tertulia.client.tui.render import MENTION_STYLE, NOTICE_STYLE, TIME_STYLE, notice, valid_color
+from tertulia.client.tui.widgets import ChatInput, NameScreen
+from tertulia.protocol.names import fold
+
+#: Seconds between the two Ctrl+C presses that quit.
+QUIT_WINDOW = 2.0
+
+
+class TertuliaApp(App[int]):
+    """The full-screen client."""
+
+    CSS = """
+    #topic { height: 1; background: $boost; padding: 0 1; }
+    #rooms { width: 22; border: none; }
+    #log { width: 1fr; border-left: solid $panel; border-right: solid $panel; }
+    #members { width: 20; padding: 0 1; }
+    #status { height: 1; padding: 0 1; color: $text-muted; }
+    #input { border: none; height: 1; padding: 0 1; }
+    #name-box { align: center middle; width: 60; height: auto; margin: 4 8; }
+    """
+    TITLE = "Tertulia"
+    ENABLE_COMMAND_PALETTE = False  # Ctrl+P is "previous conversation" here
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+c", "ctrl_c", show=False, priority=True),
+        Binding("ctrl+d", "ctrl_d", show=False, priority=True),
+        Binding("ctrl+n", "switch(1)", show=False, priority=True),
+        Binding("ctrl+p", "switch(-1)", show=False, priority=True),
+        Binding("pageup", "older", show=False, priority=True),
+        Binding("pagedown", "newer", show=False, priority=True),
+        Binding("tab", "complete", show=False, priority=True),
+        *[Binding(f"alt+{n}", f"go({n})", show=False, priority=True) for n in range(1, 10)],
+    ]
+
+    def __init__(self, host: str, port: int, name: str | None = None,
+                 backoff: float = session.BACKOFF_FIRST) -> None:
+        super().__init__()
+        self.host, self.port = host, port
+        self.backoff = backoff
+        self.me = name or ""
+        self.my_color = ""
+        self.conn: Connection | None = None
+        self.conversations: dict[str, Conversation] = {}
+        self.current = ""
+        self.quitting = False
+        self.identified = False
+        self.name_wanted: asyncio.Future[str] | None = None
+        self.name_screen: NameScreen | None = None
+        self._ctrl_c_at = -1e9
+        #: What the members list and the topic line show (for tests and screen readers).
+        self.members_view, self.topic_view = Text(), Text()
+        self.status_view = ""
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="topic")
+        with Horizontal():
+            yield OptionList(id="rooms")
+            yield RichLog(id="log", wrap=True, markup=False)
+            yield Static("", id="members")
+        yield Static("", id="status")
+        yield ChatInput(id="input", placeholder=_("type a message, or /help"))
+
+    def on_mount(self) -> None:
+        self.query_one("#rooms", OptionList).can_focus = False
+        self.query_one("#log", RichLog).can_focus = False
+        self.query_one("#input", ChatInput).focus()
+        self.spawn(session.run_connection(self))
+
+    def spawn(self, coro: Any) -> None:
+        """Run a coroutine as a worker: cancelled at exit, and an error is not hidden."""
+        self.run_worker(coro, exit_on_error=True)
+
+    async def on_unmount(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+    @property
+    def chat_input(self) -> ChatInput:
+        return self.query_one("#input", ChatInput)
+
+    def status(self, text: str) -> None:
+        self.status_view = text
+        self.query_one("#status", Static).update(Text(text))
+
+    # ------------------------------------------------------------ conversations
+
+    def conversation(self, title: str, private: bool = False) -> Conversation:
+        key = fold(title)
+        conv = self.conversations.get(key)
+        if conv is None:
+            conv = self.conversations[key] = Conversation(title, private)
+            self.refresh_sidebar()
+        return conv
+
+    @property
+    def here(self) -> Conversation:
+        if self.current not in self.conversations:
+            self.current = fold(GENERAL)
+            return self.conversation(GENERAL)
+        return self.conversations[self.current]
+
+    def ordered(self) -> list[Conversation]:
+        rooms = [c for c in self.conversations.values() if not c.private]
+        people = [c for c in self.conversations.values() if c.private]
+        return rooms + people
+
+    def show(self, conv: Conversation, entry: Entry, count: bool = True) -> None:
+        """Add a line to a conversation; draw it if it is the one on screen."""
+        at_end = conv.add(entry)
+        if conv.key == self.current:
+            if at_end:
+                self.query_one("#log", RichLog).write(entry.text)
+            else:
+                self.redraw()
+        elif count and entry.id is not None:
+            conv.unread += 1
+            if entry.text.spans and any(str(s.style) == MENTION_STYLE for s in entry.text.spans):
+                conv.mentioned = True
+            self.refresh_sidebar()
+
+    def tell(self, text: str, style: str = NOTICE_STYLE) -> None:
+        """A line from the client or the server, in the current conversation."""
+        self.show(self.here, Entry(notice(text, style)))
+
+    def redraw(self, top: bool = False) -> None:
+        """Draw the current conversation again; at its end, or at its top."""
+        log = self.query_one("#log", RichLog)
+        log.clear()
+        for entry in self.here.entries:
+            log.write(entry.text, scroll_end=not top)
+        if top:
+            log.scroll_home(animate=False, immediate=True)
+
+    def refresh_sidebar(self) -> None:
+        rooms = self.query_one("#rooms", OptionList)
+        options = []
+        for i, conv in enumerate(self.ordered(), 1):
+            label = Text(f"{i} " if i < 10 else "  ", style=TIME_STYLE)
+            label.append(Text(conv.title if not conv.private else "*" + conv.title,
+                              style="bold" if conv.key == self.current else ""))
+            if conv.unread:
+                label.append(f" ({conv.unread})", style="bold yellow" if conv.mentioned
+                             else "yellow")
+            options.append(Option(label, id=conv.key))
+        rooms.set_options(options)
+        for i, conv in enumerate(self.ordered()):
+            if conv.key == self.current:
+                rooms.highlighted = i
+        self.refresh_members()
+
+    def refresh_members(self) -> None:
+        conv = self.conversations.get(self.current)
+        members = Text()
+        topic = Text()
+        if conv is not None and not conv.private:
+            for name, color in sorted(conv.members.values(), key=lambda m: fold(m[0])):
+                members.append(name + "\n", style=valid_color(color) or "")
+            topic.append(conv.title + ": ", style="bold")
+            topic.append(Text(conv.topic))
+        elif conv is not None:
+            topic.append(_("private conversation with {name}").format(name=conv.title))
+        self.members_view, self.topic_view = members, topic
+        self.query_one("#members", Static).update(members)
+        self.query_one("#topic", Static).update(topic)
+
+    def switch_to(self, key: str) -> None:
+        if key not in self.conversations:
+            return
+        self.current = key
+        conv = self.conversations[key]
+        conv.unread, conv.mentioned = 0, False
+        self.redraw()
+        self.refresh_sidebar()
+
+    def action_switch(self, step: int) -> None:
+        order = [c.key for c in self.ordered()]
+        if not order:
+            return
+        at = order.index(self.current) if self.current in order else 0
+        self.switch_to(order[(at + step) % len(order)])
+
+    def action_go(self, number: int) -> None:
+        order = self.ordered()
+        if 0 < number <= len(order):
+            self.switch_to(order[number - 1].key)
+
+    @on(OptionList.OptionSelected, "#rooms")
+    def picked(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.switch_to(event.option.id)
+        self.chat_input.focus()
+
+    # ------------------------------------------------------------ input and keys
+
+    @on(Input.Submitted, "#input")
+    def submitted(self, event: Input.Submitted) -> None:
+        line = event.value
+        if not line.strip():
+            return
+        self.chat_input.remember(line)
+        self.chat_input.value = ""
+        self.spawn(commands.run_line(self, line))
+
+    def _focused_input(self) -> Input | None:
+        focused = self.focused
+        return focused if isinstance(focused, Input) else None
+
+    def action_ctrl_c(self) -> None:
+        """With text: clear it (kept in the input history); empty: press twice to quit."""
+        field_ = self._focused_input()
+        if field_ is not None and field_.value:
+            if isinstance(field_, ChatInput):
+                field_.remember(field_.value)
+            field_.value = ""
+            return
+        now = time.monotonic()
+        if now - self._ctrl_c_at <= QUIT_WINDOW:
+            self.spawn(self.quit_chat())
+            return
+        self._ctrl_c_at = now
+        self.status(_("press Ctrl+C again to quit"))
+
+    def action_ctrl_d(self) -> None:
+        field_ = self._focused_input()
+        if field_ is not None and field_.value:
+            field_.action_delete_right()
+            return
+        self.spawn(self.quit_chat())
+
+    def action_complete(self) -> None:
+        field_ = self._focused_input()
+        if isinstance(field_, ChatInput):
+            commands.complete(self, field_)
+
+    def action_older(self) -> None:
+        log = self.query_one("#log", RichLog)
+        conv = self.here
+        if log.scroll_y > 0:
+            log.scroll_page_up()
+            return
+        if not conv.private and conv.oldest is not None:
+            self.spawn(session.history(self, conv.title, before=conv.oldest,
+                                       limit=session.PAGE))
+
+    def action_newer(self) -> None:
+        self.query_one("#log", RichLog).scroll_page_down()
+
+    async def quit_chat(self, reason: str | None = None) -> None:
+        """Say QUIT (the server answers BYE), then leave the app."""
+        if self.quitting:
+            return
+        self.quitting = True
+        self.status(_("quitting..."))
+        if self.name_wanted is not None and not self.name_wanted.done():
+            self.name_wanted.cancel()
+        conn = self.conn
+        if conn is not None:
+            with contextlib.suppress(OSError, ConnectionClosed):
+                await conn.quit(reason)
+        self.exit(0)

@@ -1,0 +1,220 @@
+"""What the user types: /commands, raw ``@<-`` commands, messages, and Tab completion.
+
+:func:`run_line` decides what a submitted line is; :func:`slash` turns a
+/command into a protocol command; :func:`command` sends it and shows the
+reply.  :func:`complete` completes the word before the cursor (a /command, a
+room, or a name).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+
+from tertulia.client.connection import command_fields
+from tertulia.client.i18n import _
+from tertulia.client.tui import session
+from tertulia.client.tui.model import GENERAL, Entry
+from tertulia.client.tui.render import ERROR_STYLE, render_message, valid_color
+from tertulia.protocol.errors import ProtocolError
+from tertulia.protocol.names import fold
+
+if TYPE_CHECKING:
+    from tertulia.client.tui.app import TertuliaApp
+    from tertulia.client.tui.widgets import ChatInput
+
+COMMANDS = ("/join", "/leave", "/msg", "/me", "/nick", "/topic", "/users", "/rooms",
+            "/history", "/color", "/help", "/quit")
+
+
+def help_lines() -> list[str]:
+    return [
+        _("/join #room - join a room and switch to it"),
+        _("/leave [#room] - leave a room (default: this one)"),
+        _("/msg name text - a private message"),
+        _("/me text - an action"),
+        _("/nick name - change your name"),
+        _("/topic [text] - read or set this room's topic"),
+        _("/users - who is in this room"),
+        _("/rooms - the rooms with members"),
+        _("/history [n] - the last n messages of this room"),
+        _("/color [#RRGGBB] - a new colour"),
+        _("/quit [reason] - leave the chat"),
+        _("@<- VERB args - any protocol command; //text sends a line starting with /"),
+        _("Keys: Ctrl+N/Ctrl+P or Alt+1..9 switch, PageUp older messages, "
+          "Tab completes, Ctrl+C twice quits"),
+    ]
+
+
+def show_help(app: TertuliaApp) -> None:
+    for text in help_lines():
+        app.tell(text)
+
+
+async def run_line(app: TertuliaApp, line: str) -> None:
+    """What the user typed: a /command, a raw ``@<-`` command or a message."""
+    conv = app.here
+    if line.startswith("@<-"):
+        try:
+            fields = command_fields(line)
+        except ProtocolError as exc:
+            app.tell(f"{exc.message} ({exc.code})", ERROR_STYLE)
+            if str(exc.code) == "UNKNOWN_COMMAND":
+                show_help(app)
+            return
+        if fields["cmd"] in ("proto", "identify", "pong"):
+            app.tell(_("{cmd} is managed by this client").format(cmd=fields["cmd"]))
+            return
+        cmd = fields.pop("cmd")
+        await command(app, cmd, **fields)
+        return
+    if line.startswith("/") and not line.startswith("//"):
+        await slash(app, line)
+        return
+    text = line[1:] if line.startswith("//") else line
+    if conv.private:
+        await session.request(app, "msg", to=conv.title, text=text)
+    else:
+        await session.request(app, "say", room=conv.title, text=text)
+
+
+async def slash(app: TertuliaApp, line: str) -> None:
+    """A /command (``/join``, ``/msg``...): run it, or explain and show the help."""
+    word, _sep, rest = line.partition(" ")
+    verb = word[1:].lower()
+    rest = rest.strip()
+    conv = app.here
+    room = None if conv.private else conv.title
+    if verb == "join" and rest:
+        await command(app, "join", room=rest if rest.startswith("#") else "#" + rest)
+    elif verb in ("leave", "part"):
+        if conv.private and not rest:
+            del app.conversations[conv.key]
+            app.switch_to(fold(GENERAL))
+        else:
+            await command(app, "leave", room=rest or room)
+    elif verb in ("msg", "query") and rest:
+        to, _sep, text = rest.partition(" ")
+        if text.strip():
+            await command(app, "msg", to=to, text=text)
+        else:
+            app.switch_to(app.conversation(to, private=True).key)
+    elif verb == "me" and rest:
+        if conv.private:
+            await command(app, "msg", to=conv.title, text=f"* {app.me} {rest}")
+        else:
+            await command(app, "me", room=room, text=rest)
+    elif verb == "nick" and rest:
+        await command(app, "nick", name=rest)
+    elif verb == "topic" and room:
+        await command(app, "topic", room=room, text=rest or None)
+    elif verb in ("users", "who"):
+        await command(app, "users", room=rest or room)
+    elif verb in ("rooms", "list"):
+        await command(app, "rooms")
+    elif verb == "history" and room:
+        limit = int(rest) if rest.isdigit() else session.PAGE
+        await command(app, "history", room=room, limit=limit)
+    elif verb in ("color", "colour"):
+        await command(app, "color", color=rest or None)
+    elif verb == "quit":
+        await app.quit_chat(rest or None)
+    else:
+        if verb != "help":
+            app.tell(_("unknown or incomplete command: {line}").format(line=line),
+                     ERROR_STYLE)
+        show_help(app)
+
+
+async def command(app: TertuliaApp, cmd: str, **fields: Any) -> None:
+    """Run a command and show its result."""
+    if cmd == "quit":
+        await app.quit_chat(fields.get("reason"))
+        return
+    reply = await session.request(app, cmd, **fields)
+    if reply is None or reply.get("type") != "ok":
+        return
+    if cmd == "join":
+        conv = app.conversation(str(reply.get("room")))
+        app.switch_to(conv.key)
+        app.spawn(session.members(app, conv.title))
+    elif cmd == "leave":
+        key = fold(str(reply.get("room")))
+        app.conversations.pop(key, None)
+        app.switch_to(fold(GENERAL) if key == app.current or
+                      app.current not in app.conversations else app.current)
+        app.refresh_sidebar()
+    elif cmd == "msg":
+        pass
+    elif cmd == "nick":
+        app.me = str(reply.get("name", app.me))
+        app.tell(_("you are now {name}").format(name=app.me))
+    elif cmd == "users":
+        if reply.get("room"):
+            session.set_members(app, str(reply["room"]), reply)
+        users = Text(_("{count} users: ").format(count=reply.get("count", 0)))
+        for i, user in enumerate(reply.get("users", [])):
+            users.append(", " if i else "")
+            users.append(str(user.get("name")), style=valid_color(user.get("color")) or "")
+        app.show(app.here, Entry(users))
+    elif cmd == "rooms":
+        for room in reply.get("rooms", []):
+            app.tell(f"{room.get('room')} ({room.get('count')}) {room.get('topic', '')}")
+        app.tell(_("{count} rooms").format(count=reply.get("count", 0)))
+    elif cmd == "topic":
+        conv = app.conversation(str(reply.get("room")))
+        conv.topic = str(reply.get("text", ""))
+        app.refresh_members()
+        app.tell(_("topic of {room}: {text}").format(room=conv.title, text=conv.topic))
+    elif cmd == "history":
+        conv = app.conversation(str(reply.get("room")))
+        for msg in reply.get("messages", []):
+            if isinstance(msg, dict):
+                app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))),
+                         count=False)
+    elif cmd == "color":
+        app.my_color = str(reply.get("color", ""))
+        app.tell(_("your colour is now {color}").format(color=app.my_color))
+    elif cmd == "help":
+        for item in reply.get("commands", []):
+            app.tell(str(item.get("usage", "")))
+    elif cmd not in ("say", "me"):
+        fields_ = {k: v for k, v in reply.items() if k not in ("type", "cmd", "ref")}
+        app.tell(f"OK {cmd.upper()} " + " ".join(str(v) for v in fields_.values()))
+
+
+def complete(app: TertuliaApp, field_: ChatInput) -> None:
+    """Tab: complete the word before the cursor; several choices are listed in the status."""
+    value, cursor = field_.value, field_.cursor_position
+    start = max(value.rfind(" ", 0, cursor) + 1, 0)
+    word = value[start:cursor]
+    if not word:
+        return
+    if start == 0 and word.startswith("/"):
+        choices = list(COMMANDS)
+    elif word.startswith("#"):
+        choices = [c.title for c in app.ordered() if not c.private]
+    else:
+        choices = [n for n, _c in app.here.members.values()]
+        choices += [c.title for c in app.ordered() if c.private]
+    found = sorted({c for c in choices if fold(c).startswith(fold(word))}, key=fold)
+    if not found:
+        return
+    done = found[0] if len(found) == 1 else common_prefix(found, word)
+    suffix = (": " if start == 0 and not word.startswith(("/", "#")) else " "
+              ) if len(found) == 1 else ""
+    field_.value = value[:start] + done + suffix + value[cursor:]
+    field_.cursor_position = start + len(done) + len(suffix)
+    if len(found) > 1:
+        app.status("  ".join(found[:20]))
+
+
+def common_prefix(words: list[str], typed: str) -> str:
+    """The longest start shared by ``words`` (case-insensitive), at least ``typed``."""
+    first = words[0]
+    size = len(typed)
+    while size < len(first) and all(
+            len(w) > size and fold(w[: size + 1]) == fold(first[: size + 1]) for w in words):
+        size += 1
+    return first[:size] if size > len(typed) else typed

@@ -1,0 +1,84 @@
+"""What each server event does to the conversations and the screen.
+
+Messages go to their room or private conversation (counted as unread when it
+is not on screen); joins, leaves, quits, renames and topics update the members
+and the topic and leave a notice; notices, errors and BYE are shown in the
+current conversation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tertulia.client.connection import JsonObject
+from tertulia.client.i18n import _
+from tertulia.client.tui.model import GENERAL, Entry
+from tertulia.client.tui.render import ERROR_STYLE, notice, render_message
+from tertulia.protocol.names import fold
+
+if TYPE_CHECKING:
+    from tertulia.client.tui.app import TertuliaApp
+
+
+def apply_event(app: TertuliaApp, event: JsonObject) -> None:
+    """Show one event from the server (JSON mode) in the app."""
+    kind = event.get("type")
+    me = app.me
+    if kind == "message":
+        conv = app.conversation(str(event.get("room", GENERAL)))
+        app.show(conv, Entry(render_message(event, me), str(event.get("id"))))
+    elif kind == "private":
+        who, to = str(event.get("from", "")), str(event.get("to", ""))
+        peer = to if fold(who) == fold(me) else who
+        conv = app.conversation(peer, private=True)
+        app.show(conv, Entry(render_message(event, me), str(event.get("id"))))
+    elif kind == "history":
+        conv = app.conversation(str(event.get("room", GENERAL)))
+        for msg in event.get("messages", []):
+            if isinstance(msg, dict):
+                app.show(conv, Entry(render_message(msg, me), str(msg.get("id"))),
+                         count=False)
+    elif kind == "join":
+        conv = app.conversation(str(event.get("room")))
+        name = str(event.get("name"))
+        conv.members[fold(name)] = (name, str(event.get("color", "")))
+        app.show(conv, Entry(notice(_("{name} joined {room}").format(
+            name=name, room=conv.title))), count=False)
+        app.refresh_members()
+    elif kind == "leave":
+        conv = app.conversation(str(event.get("room")))
+        name = str(event.get("name"))
+        conv.members.pop(fold(name), None)
+        app.show(conv, Entry(notice(_("{name} left {room} ({why})").format(
+            name=name, room=conv.title, why=event.get("reason", "")))), count=False)
+        app.refresh_members()
+    elif kind == "quit":
+        name = str(event.get("name"))
+        for conv in app.conversations.values():
+            if conv.members.pop(fold(name), None) is not None or (
+                    conv.private and conv.key == fold(name)):
+                app.show(conv, Entry(notice(_("{name} quit ({why})").format(
+                    name=name, why=event.get("reason", "")))), count=False)
+        app.refresh_members()
+    elif kind == "nick":
+        old, new = str(event.get("old")), str(event.get("new"))
+        for conv in list(app.conversations.values()):
+            member = conv.members.pop(fold(old), None)
+            if member is not None:
+                conv.members[fold(new)] = (new, member[1])
+            if member is not None or (conv.private and conv.key == fold(old)):
+                app.show(conv, Entry(notice(_("{old} is now {new}").format(
+                    old=old, new=new))), count=False)
+        app.refresh_members()
+    elif kind == "topic":
+        conv = app.conversation(str(event.get("room")))
+        conv.topic = str(event.get("text", ""))
+        app.show(conv, Entry(notice(_("{name} set the topic: {text}").format(
+            name=event.get("name"), text=conv.topic))), count=False)
+        app.refresh_members()
+    elif kind == "notice":
+        app.tell(str(event.get("text", "")))
+    elif kind == "error":
+        app.tell(f"{event.get('message', '')} ({event.get('code', '')})", ERROR_STYLE)
+    elif kind == "bye":
+        app.tell(f"{event.get('code', '')} {event.get('text', '')}", ERROR_STYLE)

@@ -1,0 +1,211 @@
+"""The link to the server: connect, identify, reconnect with backoff, catch up.
+
+One task (:func:`run_connection`) connects, identifies (asking for a name on
+:class:`NameScreen` as needed), pumps events into :func:`apply_event` and
+reconnects with backoff.  After a reconnection it rejoins the rooms and asks
+for the messages missed (:func:`catch_up`).  :func:`request` is how every
+other part sends a command and awaits its reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from tertulia.client.connection import Connection, ConnectionClosed, JsonObject, ServerRefused
+from tertulia.client.i18n import _
+from tertulia.client.tui.events import apply_event
+from tertulia.client.tui.model import GENERAL, Entry
+from tertulia.client.tui.render import ERROR_STYLE, notice, render_message
+from tertulia.client.tui.widgets import NameScreen
+from tertulia.protocol.names import fold
+
+if TYPE_CHECKING:
+    from tertulia.client.tui.app import TertuliaApp
+
+#: Reconnection delays: the first, and the most.
+BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+#: Messages asked for when scrolling back (PageUp) and when catching up.
+PAGE = 50
+CATCH_UP = 500
+
+
+async def run_connection(app: TertuliaApp) -> None:
+    """Connect, identify and pump events until the user quits; reconnect with backoff."""
+    delay = app.backoff
+    while not app.quitting:
+        conn = Connection(app.host, app.port)
+        try:
+            await conn.connect()
+        except (OSError, ServerRefused, TimeoutError) as exc:
+            app.tell(_("cannot connect to {where}: {why}; trying again in {s} s").format(
+                where=f"{app.host}:{app.port}", why=exc, s=f"{delay:g}"), ERROR_STYLE)
+            app.status(_("not connected"))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+            continue
+        app.conn = conn
+        pump = asyncio.create_task(_pump(app, conn))
+        try:
+            if await _login(app, conn):
+                delay = app.backoff
+        except ConnectionClosed:
+            pass
+        await pump
+        app.conn = None
+        app.identified = False
+        if app.quitting:
+            return
+        bye = conn.bye
+        why = f"{bye.get('code')} {bye.get('text', '')}" if bye else _("connection lost")
+        app.tell(_("disconnected ({why}); reconnecting in {s} s").format(
+            why=why, s=f"{delay:g}"), ERROR_STYLE)
+        app.status(_("reconnecting..."))
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, BACKOFF_MAX)
+
+
+async def _pump(app: TertuliaApp, conn: Connection) -> None:
+    async for event in conn.events():
+        apply_event(app, event)
+
+
+async def _login(app: TertuliaApp, conn: Connection) -> bool:
+    """IDENTIFY (asking for a name as needed), then rejoin and catch up."""
+    # What we had before this connection: the history sent on IDENTIFY and JOIN
+    # (the latest 20) may skip some, so we ask for everything after these.
+    known = {conv.key: conv.newest for conv in app.conversations.values()
+             if not conv.private}
+    reason = ""
+    name = app.me or None
+    while True:
+        if name is None:
+            name = await _ask_name(app, reason)
+        reply = await conn.request("identify", name=name)
+        if reply.get("type") == "ok":
+            break
+        reason = _refusal(name, reply)
+        name = None
+    app.me = str(reply.get("name", name))
+    app.my_color = str(reply.get("color", ""))
+    app.identified = True
+    if app.name_screen is not None:
+        app.name_screen = None
+        app.pop_screen()
+        app.chat_input.focus()
+    app.status(_("connected to {where} as {name}").format(
+        where=f"{app.host}:{app.port}", name=app.me))
+    general = app.conversation(GENERAL)
+    if not app.current:
+        app.current = general.key
+        app.redraw()
+    app.refresh_sidebar()
+    # Rejoin the rooms of an earlier connection, then fetch what was missed.
+    for conv in list(app.conversations.values()):
+        if conv.private or conv.key == general.key:
+            continue
+        joined = await conn.request("join", room=conv.title)
+        if joined.get("type") == "error":
+            app.show(conv, Entry(notice(str(joined.get("message")), ERROR_STYLE)))
+    for conv in list(app.conversations.values()):
+        if conv.private:
+            continue
+        app.spawn(members(app, conv.title))
+        newest = known.get(conv.key)
+        if newest is not None:
+            app.spawn(catch_up(app, conv.title, newest))
+    return True
+
+
+def _refusal(name: str, reply: JsonObject) -> str:
+    code = str(reply.get("code", ""))
+    message = str(reply.get("message", ""))
+    if code == "NAME_IN_USE":
+        return _("The name {name} is taken: {why}. Choose another.").format(
+            name=name, why=message)
+    if code == "INVALID_NAME":
+        return _("The name {name} is not valid: {why}. Choose another.").format(
+            name=name, why=message)
+    return _("The name {name} was refused: {why}").format(name=name, why=message)
+
+
+async def _ask_name(app: TertuliaApp, reason: str) -> str:
+    app.name_wanted = asyncio.get_running_loop().create_future()
+    if app.name_screen is None:
+        app.name_screen = NameScreen(reason)
+        await app.push_screen(app.name_screen)
+    else:
+        app.name_screen.refuse(reason)
+    return await app.name_wanted
+
+
+async def request(app: TertuliaApp, cmd: str, **fields: Any) -> JsonObject | None:
+    """Send a command; show an error reply; None when not connected."""
+    conn = app.conn
+    if conn is None or conn.closed.is_set():
+        app.tell(_("not connected; try again in a moment"), ERROR_STYLE)
+        return None
+    try:
+        reply = await conn.request(cmd, **fields)
+    except (ConnectionClosed, TimeoutError):
+        app.tell(_("no answer from the server for {cmd}").format(cmd=cmd), ERROR_STYLE)
+        return None
+    if reply.get("type") == "error":
+        app.tell(f"{reply.get('message', '')} ({reply.get('code', '')})", ERROR_STYLE)
+    return reply
+
+
+async def members(app: TertuliaApp, room: str) -> None:
+    """Ask who is in ``room`` and show it."""
+    reply = await request(app, "users", room=room)
+    if reply is not None and reply.get("type") == "ok":
+        set_members(app, room, reply)
+
+
+def set_members(app: TertuliaApp, room: str, reply: JsonObject) -> None:
+    """Take the members of ``room`` from a USERS reply."""
+    conv = app.conversations.get(fold(room))
+    if conv is None:
+        return
+    conv.members = {
+        fold(str(u.get("name"))): (str(u.get("name")), str(u.get("color", "")))
+        for u in reply.get("users", []) if isinstance(u, dict)
+    }
+    if conv.key == app.current:
+        app.refresh_members()
+
+
+async def history(app: TertuliaApp, room: str, **fields: Any) -> None:
+    """HISTORY of ``room``; with ``before``, an older page drawn above the rest."""
+    reply = await request(app, "history", room=room, **fields)
+    if reply is not None and reply.get("type") == "ok":
+        conv = app.conversation(str(reply.get("room", room)))
+        messages = [m for m in reply.get("messages", []) if isinstance(m, dict)]
+        if "before" in fields:
+            # An older page: added above, drawn once, and the view stays at the top.
+            for msg in messages:
+                conv.add(Entry(render_message(msg, app.me), str(msg.get("id"))))
+            if not messages:
+                app.show(conv, Entry(notice(_("no older messages"))))
+            elif conv.key == app.current:
+                app.redraw(top=True)
+            return
+        for msg in messages:
+            app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))),
+                     count=False)
+
+
+async def catch_up(app: TertuliaApp, room: str, after: str) -> None:
+    """HISTORY after the last message seen, page by page, until nothing is missing."""
+    while True:
+        reply = await request(app, "history", room=room, after=after, limit=CATCH_UP)
+        if reply is None or reply.get("type") != "ok":
+            return
+        conv = app.conversation(str(reply.get("room", room)))
+        messages = [m for m in reply.get("messages", []) if isinstance(m, dict)]
+        for msg in messages:
+            app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))),
+                     count=False)
+        if len(messages) < CATCH_UP:
+            return
+        after = str(messages[-1].get("id"))

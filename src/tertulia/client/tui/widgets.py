@@ -1,0 +1,82 @@
+"""The full-screen client's own widgets: the input line and the name prompt."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Input, Label
+
+from tertulia.client.i18n import _
+from tertulia.client.tui.render import ERROR_STYLE
+
+
+class ChatInput(Input):
+    """The input line, with a history of what was sent (Up/Down)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "history(-1)", show=False),
+        Binding("down", "history(1)", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sent: list[str] = []
+        self._at = 0
+        self._draft = ""
+
+    def remember(self, line: str) -> None:
+        if line and (not self.sent or self.sent[-1] != line):
+            self.sent.append(line)
+        self._at = len(self.sent)
+        self._draft = ""
+
+    def action_history(self, step: int) -> None:
+        if not self.sent:
+            return
+        if self._at == len(self.sent):
+            self._draft = self.value
+        self._at = max(0, min(len(self.sent), self._at + step))
+        self.value = self.sent[self._at] if self._at < len(self.sent) else self._draft
+        self.cursor_position = len(self.value)
+
+
+class NameScreen(Screen[None]):
+    """Asks for a name until the server accepts one."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__()
+        self.reason = reason
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="name-box"):
+            yield Label(_("Tertulia: choose your name"), id="name-title")
+            yield Label(Text(self.reason, style=ERROR_STYLE), id="name-reason")
+            yield Input(placeholder=_("your name"), id="name-input")
+
+    def on_mount(self) -> None:
+        self.query_one("#name-input", Input).focus()
+
+    def refuse(self, reason: str) -> None:
+        self.reason = reason
+        self.query_one("#name-reason", Label).update(Text(reason, style=ERROR_STYLE))
+        field_ = self.query_one("#name-input", Input)
+        field_.disabled = False
+        field_.focus()
+
+    @on(Input.Submitted, "#name-input")
+    def submitted(self, event: Input.Submitted) -> None:
+        from tertulia.client.tui.app import TertuliaApp  # the app imports this module
+
+        name = event.value.strip()
+        if not name:
+            return
+        app = self.app
+        assert isinstance(app, TertuliaApp)
+        if app.name_wanted is not None and not app.name_wanted.done():
+            app.name_wanted.set_result(name)
