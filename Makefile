@@ -29,7 +29,8 @@ bench: $(STAMP) system-deps
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-## system-deps: Debian packages the tests and the benchmark use (ngircd, the peer server)
+## system-deps: Debian packages the tests and the benchmark use (ngircd, the peer server;
+##              tmux, the real terminal of the client's end-to-end test)
 system-deps:
 	@command -v ngircd >/dev/null 2>&1 || test -x /usr/sbin/ngircd || { \
 	  echo "installing ngircd (Debian package)"; \
@@ -37,6 +38,10 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ngircd >/dev/null; \
 	  $$SUDO systemctl disable --now ngircd >/dev/null 2>&1 || true; \
 	  $$SUDO pkill -x ngircd || true; }
+	@command -v tmux >/dev/null 2>&1 || { \
+	  echo "installing tmux (Debian package)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tmux >/dev/null; }
 
 ## check: lint and type-check
 check: lint typecheck
