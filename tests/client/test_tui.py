@@ -370,3 +370,28 @@ def test_page_up_loads_older_messages_and_tab_completes_names(server: ServerThre
                 await pilot.press("tab")
                 assert app.chat_input.value == "Bob: "
         run(main)
+
+
+def test_join_shows_the_topic_and_color_updates_my_member_entry(server: ServerThread) -> None:
+    """A room's topic set before Ana joins is on her topic line at once; after /color her own
+    entry in the members list takes the new colour."""
+    with Client(server.port) as bob:
+        bob.identify("Bob")
+        bob.send("@<- JOIN #cocina")
+        bob.until("^@-> OK JOIN #cocina")
+        bob.send("@<- TOPIC #cocina paella el domingo")
+        bob.until("^@-> OK TOPIC #cocina")
+
+        async def main() -> None:
+            app = TertuliaApp("127.0.0.1", server.port, name="Ana")
+            async with app.run_test(size=SIZE) as pilot:
+                await identified(pilot, app)
+                await type_line(pilot, "/join #cocina")
+                await until(pilot, lambda: "paella el domingo" in app.topic_view.plain,
+                            "the topic read on join")
+                await until(pilot, lambda: "Ana" in app.members_view.plain, "the members")
+                await type_line(pilot, "/color #123456")
+                await until(pilot, lambda: any(str(s.style) == "#123456"
+                                               for s in app.members_view.spans),
+                            "Ana's new colour in the members list")
+        run(main)

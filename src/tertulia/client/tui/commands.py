@@ -175,6 +175,11 @@ async def command(app: TertuliaApp, cmd: str, **fields: Any) -> None:
                          count=False)
     elif cmd == "color":
         app.my_color = str(reply.get("color", ""))
+        me = fold(app.me)
+        for conv in app.conversations.values():  # our own entry in every members list
+            if me in conv.members:
+                conv.members[me] = (conv.members[me][0], app.my_color)
+        app.refresh_members()
         app.tell(_("your colour is now {color}").format(color=app.my_color))
     elif cmd == "help":
         for item in reply.get("commands", []):

@@ -156,10 +156,16 @@ async def request(app: TertuliaApp, cmd: str, **fields: Any) -> JsonObject | Non
 
 
 async def members(app: TertuliaApp, room: str) -> None:
-    """Ask who is in ``room`` and show it."""
+    """Ask who is in ``room`` and what its topic is, and show them."""
     reply = await request(app, "users", room=room)
     if reply is not None and reply.get("type") == "ok":
         set_members(app, room, reply)
+    reply = await request(app, "topic", room=room)
+    conv = app.conversations.get(fold(room))
+    if reply is not None and reply.get("type") == "ok" and conv is not None:
+        conv.topic = str(reply.get("text", ""))
+        if conv.key == app.current:
+            app.refresh_members()
 
 
 def set_members(app: TertuliaApp, room: str, reply: JsonObject) -> None:
