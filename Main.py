@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from tertulia.server.cli import main
+from tertulia.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tertulia.server.cli import main as _main
+from tertulia.cli import main as _main
 
 
 def main() -> None:

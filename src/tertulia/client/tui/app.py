@@ -18,6 +18,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.widgets import Input, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
@@ -95,8 +96,20 @@ class TertuliaApp(App[int]):
         self.spawn(session.run_connection(self))
 
     def spawn(self, coro: Any) -> None:
-        """Run a coroutine as a worker: cancelled at exit, and an error is not hidden."""
-        self.run_worker(coro, exit_on_error=True)
+        """Run a coroutine as a worker: cancelled at exit, and an error is not hidden.
+
+        The one error let go is a missing widget: the main screen's widgets exist
+        for as long as the app runs, so a worker that finds none is finishing
+        while the app closes, and has nothing left to show.
+        """
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except NoMatches:
+                pass
+
+        self.run_worker(guarded(), exit_on_error=True)
 
     async def on_unmount(self) -> None:
         if self.conn is not None:
