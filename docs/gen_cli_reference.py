@@ -16,6 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "docs"))
+
+from generated import splice, write_or_check  # noqa: E402
 
 from tertulia.server.config import OPTIONS, Option  # noqa: E402
 
@@ -66,30 +69,10 @@ def table() -> str:
     return "\n".join(rows)
 
 
-def rewrite(text: str, generated: str) -> str:
-    """Replace what lies between the markers.
-
-    Raises:
-        SystemExit: the markers are missing or out of order.
-    """
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise SystemExit(f"{PAGE}: the marker comments are missing")
-    return text[: start + len(BEGIN)] + "\n" + generated + "\n" + text[end:]
-
-
 def main(argv: list[str]) -> int:
     text = PAGE.read_text(encoding="utf-8")
-    new = rewrite(text, table())
-    if "--check" in argv:
-        if new != text:
-            print(f"{PAGE} is out of date: run python docs/gen_cli_reference.py", file=sys.stderr)
-            return 1
-        return 0
-    if new != text:
-        PAGE.write_text(new, encoding="utf-8")
-        print(f"rewrote the options table in {PAGE}")
-    return 0
+    new = splice(PAGE, text, BEGIN, END, table())
+    return write_or_check(PAGE, text, new, argv, "gen_cli_reference.py", "options table")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "docs"))
+
+from generated import splice, write_or_check  # noqa: E402
 
 from tertulia.protocol.commands import VERBS, Verb  # noqa: E402
 from tertulia.protocol.errors import ByeCode, ErrorCode  # noqa: E402
@@ -90,18 +93,6 @@ def table() -> str:
     return "\n".join(rows)
 
 
-def rewrite(text: str, generated: str) -> str:
-    """Replace what lies between the markers.
-
-    Raises:
-        SystemExit: the markers are missing or out of order.
-    """
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise SystemExit(f"{PAGE}: the marker comments are missing")
-    return text[: start + len(BEGIN)] + "\n" + generated + "\n" + text[end:]
-
-
 def undocumented(text: str) -> list[str]:
     """Error and BYE codes that the page never mentions."""
     codes = [c.value for c in ErrorCode] + [c.value for c in ByeCode]
@@ -110,20 +101,12 @@ def undocumented(text: str) -> list[str]:
 
 def main(argv: list[str]) -> int:
     text = PAGE.read_text(encoding="utf-8")
-    new = rewrite(text, table())
+    new = splice(PAGE, text, BEGIN, END, table())
     missing = undocumented(new)
     if missing:
         print(f"{PAGE} does not describe: {', '.join(missing)}", file=sys.stderr)
-    if "--check" in argv:
-        if new != text:
-            print(f"{PAGE} is out of date: run python docs/gen_protocol_reference.py",
-                  file=sys.stderr)
-            return 1
-        return 1 if missing else 0
-    if new != text:
-        PAGE.write_text(new, encoding="utf-8")
-        print(f"rewrote the command table in {PAGE}")
-    return 1 if missing else 0
+    status = write_or_check(PAGE, text, new, argv, "gen_protocol_reference.py", "command table")
+    return status or (1 if missing else 0)
 
 
 if __name__ == "__main__":
