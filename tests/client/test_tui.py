@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,15 @@ async def type_line(pilot: Pilot[Any], text: str) -> None:
     await pilot.press("enter")
 
 
+@asynccontextmanager
+async def ana_in(server: ServerThread) -> AsyncIterator[tuple[TertuliaApp, Pilot[Any]]]:
+    """The app, headless, logged in as Ana on ``server`` and showing #general."""
+    app = TertuliaApp("127.0.0.1", server.port, name="Ana")
+    async with app.run_test(size=SIZE) as pilot:
+        await identified(pilot, app)
+        yield app, pilot
+
+
 async def identified(pilot: Pilot[Any], app: TertuliaApp) -> None:
     await until(pilot, lambda: app.identified and "#general" in app.conversations, "IDENTIFY")
     await pilot.pause()
@@ -101,9 +111,7 @@ def test_messages_sent_and_received_with_colours_as_plain_text(server: ServerThr
         bob_color = bob.identify("Bob")
 
         async def main() -> None:
-            app = TertuliaApp("127.0.0.1", server.port, name="Ana")
-            async with app.run_test(size=SIZE) as pilot:
-                await identified(pilot, app)
+            async with ana_in(server) as (app, pilot):
                 await until(pilot, lambda: "bob" in app.here.members, "the members list")
                 await type_line(pilot, "hola [bold]Bob[/bold]")
                 await until(pilot, lambda: has_line(app, "<Ana> hola [bold]Bob[/bold]"),
@@ -145,9 +153,7 @@ def test_rooms_unread_counts_and_switching(server: ServerThread) -> None:
         bob.identify("Bob")
 
         async def main() -> None:
-            app = TertuliaApp("127.0.0.1", server.port, name="Ana")
-            async with app.run_test(size=SIZE) as pilot:
-                await identified(pilot, app)
+            async with ana_in(server) as (app, pilot):
                 await type_line(pilot, "/join #cocina")
                 await until(pilot, lambda: app.current == "#cocina", "the switch to #cocina")
                 await type_line(pilot, "/topic recetas")
@@ -180,9 +186,7 @@ def test_private_messages_have_their_own_conversation(server: ServerThread) -> N
         bob.identify("Bob")
 
         async def main() -> None:
-            app = TertuliaApp("127.0.0.1", server.port, name="Ana")
-            async with app.run_test(size=SIZE) as pilot:
-                await identified(pilot, app)
+            async with ana_in(server) as (app, pilot):
                 bob.send("@<- MSG Ana psst")
                 await until(pilot, lambda: "bob" in app.conversations, "the private entry")
                 conv = app.conversations["bob"]
@@ -200,9 +204,7 @@ def test_private_messages_have_their_own_conversation(server: ServerThread) -> N
 def test_commands_history_and_raw_lines(server: ServerThread) -> None:
     """Up recalls sent lines; a raw @<- line is sent; an unknown one shows help."""
     async def main() -> None:
-        app = TertuliaApp("127.0.0.1", server.port, name="Ana")
-        async with app.run_test(size=SIZE) as pilot:
-            await identified(pilot, app)
+        async with ana_in(server) as (app, pilot):
             await type_line(pilot, "uno")
             await type_line(pilot, "@<- USERS #general")
             await until(pilot, lambda: has_line(app, "1 users: Ana"), "the USERS reply")
@@ -227,9 +229,7 @@ def test_ctrl_c_clears_then_warns_then_quits(server: ServerThread) -> None:
         bob.identify("Bob")
 
         async def main() -> None:
-            app = TertuliaApp("127.0.0.1", server.port, name="Ana")
-            async with app.run_test(size=SIZE) as pilot:
-                await identified(pilot, app)
+            async with ana_in(server) as (app, pilot):
                 await asyncio.to_thread(bob.until, r"^@-> JOIN #general Ana")
                 app.chat_input.value = "a medio escribir"
                 await pilot.press("ctrl+c")
@@ -252,9 +252,7 @@ def test_ctrl_c_clears_then_warns_then_quits(server: ServerThread) -> None:
 def test_ctrl_d_on_empty_input_quits(server: ServerThread) -> None:
     """Ctrl+D with text deletes; on an empty input line it quits."""
     async def main() -> None:
-        app = TertuliaApp("127.0.0.1", server.port, name="Ana")
-        async with app.run_test(size=SIZE) as pilot:
-            await identified(pilot, app)
+        async with ana_in(server) as (app, pilot):
             app.chat_input.value = "ab"
             app.chat_input.cursor_position = 0
             await pilot.press("ctrl+d")
@@ -353,9 +351,7 @@ def test_page_up_loads_older_messages_and_tab_completes_names(server: ServerThre
         bob.until(r"^@-> OK PING fin")
 
         async def main() -> None:
-            app = TertuliaApp("127.0.0.1", server.port, name="Ana")
-            async with app.run_test(size=SIZE) as pilot:
-                await identified(pilot, app)
+            async with ana_in(server) as (app, pilot):
                 await until(pilot, lambda: has_line(app, "viejo 29"), "the join history")
                 assert not has_line(app, "viejo 9")
                 app.query_one("#log", RichLog).scroll_home(animate=False)
@@ -383,9 +379,7 @@ def test_join_shows_the_topic_and_color_updates_my_member_entry(server: ServerTh
         bob.until("^@-> OK TOPIC #cocina")
 
         async def main() -> None:
-            app = TertuliaApp("127.0.0.1", server.port, name="Ana")
-            async with app.run_test(size=SIZE) as pilot:
-                await identified(pilot, app)
+            async with ana_in(server) as (app, pilot):
                 await type_line(pilot, "/join #cocina")
                 await until(pilot, lambda: "paella el domingo" in app.topic_view.plain,
                             "the topic read on join")
