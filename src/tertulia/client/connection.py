@@ -231,6 +231,8 @@ def command_fields(line: str) -> JsonObject:
 def _fields(command: Command) -> JsonObject:
     verb = command.verb
     out: JsonObject = {"cmd": verb.value.lower()}
+    if verb is Verb.PASSWORD:
+        return {"cmd": "password", "old": command.password, "new": command.new_password}
     if verb is Verb.MSG:
         out["to"] = command.name
     elif verb is Verb.HELP:
