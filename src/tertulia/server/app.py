@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
+from collections.abc import Callable
 from contextlib import suppress
 
 from tertulia import __version__
@@ -24,19 +26,30 @@ from tertulia.frontends.outbox import Flusher
 from tertulia.frontends.tcp import TcpConnection
 from tertulia.server.config import Config
 from tertulia.server.hashing import ThreadedHasher
+from tertulia.server.tls import server_context
 from tertulia.store.sqlite import SqliteStore
 
 logger = logging.getLogger(__name__)
 
 DRAIN_DEADLINE = 3.0
+#: Seconds a TLS client has to finish its handshake before it is cut.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 FLUSH_DEADLINE = 2.0
+
+
+class ListenError(OSError):
+    """A port could not be bound; ``flag`` says which option chose it."""
+
+    def __init__(self, flag: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.flag, self.port = flag, port
 
 
 class Server:
     """One Tertulia server process' worth of parts.
 
     Use ``await start()``, then ``await stop()``; :attr:`port` is the bound TCP
-    port (useful with ``port=0``).
+    port (useful with ``port=0``) and :attr:`tls_port` the TLS one, if any.
     """
 
     def __init__(self, config: Config, store: Store | None = None) -> None:
@@ -45,6 +58,7 @@ class Server:
         self.hub: Hub | None = None
         self.connections: set[TcpConnection] = set()
         self._listener: asyncio.base_events.Server | None = None
+        self._tls_listener: asyncio.base_events.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._hasher: ThreadedHasher | None = None
         self._stopped = asyncio.Event()
@@ -54,15 +68,24 @@ class Server:
         assert self._listener is not None
         return int(self._listener.sockets[0].getsockname()[1])
 
+    @property
+    def tls_port(self) -> int | None:
+        """The bound TLS port, or None without ``--tls-port``."""
+        if self._tls_listener is None:
+            return None
+        return int(self._tls_listener.sockets[0].getsockname()[1])
+
     async def start(self) -> None:
         """Bind the port, open the store, then start accepting.
 
-        The port is bound first so that "port in use" is said before anything
+        The ports are bound first so that "port in use" is said before anything
         else happens; connections wait in the backlog until the hub is ready.
 
         Raises:
-            OSError: when the address cannot be bound (port in use, ...).
+            ConfigError: the TLS certificate or key cannot be used.
+            ListenError: when an address cannot be bound (port in use, ...).
         """
+        tls = server_context(self.config)
         loop = asyncio.get_running_loop()
         flusher = Flusher(loop)
         max_sendq = self.config.max_sendq
@@ -73,31 +96,64 @@ class Server:
             self.connections.add(conn)
             return conn
 
-        self._listener = await loop.create_server(
-            factory,
-            self.config.host or None,
-            self.config.port,
-            backlog=1024,
-            reuse_address=True,
-            start_serving=False,
-        )
         try:
+            self._listener = await loop.create_server(
+                factory,
+                self.config.host or None,
+                self.config.port,
+                backlog=1024,
+                reuse_address=True,
+                start_serving=False,
+            )
+        except OSError as exc:
+            raise ListenError("--port", self.config.port, exc) from exc
+        try:
+            if tls is not None:
+                self._tls_listener = await self._bind_tls(factory, tls)
             snapshot = await self.store.open()
         except BaseException:
-            self._listener.close()
+            self._close_listeners()
             raise
         self._hasher = ThreadedHasher(loop)
         self.hub = Hub(self.config.core(__version__), self.store, self._hasher, snapshot)
         await self._listener.start_serving()
+        if self._tls_listener is not None:
+            await self._tls_listener.start_serving()
         self._ticker = asyncio.create_task(self._tick(), name="tertulia-timers")
         where = self.config.host or "*"
+        tls_where = "" if self.tls_port is None else f", {where}:{self.tls_port} (tls)"
         logger.info(
-            "tertulia %s listening on %s:%d (tcp), store: %s",
+            "tertulia %s listening on %s:%d (tcp)%s, store: %s",
             __version__,
             where,
             self.port,
+            tls_where,
             self.store.description,
         )
+
+    async def _bind_tls(
+        self, factory: Callable[[], TcpConnection], tls: ssl.SSLContext
+    ) -> asyncio.base_events.Server:
+        """Bind ``--tls-port`` (-1: any free port); same front end, over TLS."""
+        port = self.config.tls_port
+        try:
+            return await asyncio.get_running_loop().create_server(
+                factory,
+                self.config.host or None,
+                0 if port < 0 else port,
+                ssl=tls,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
+                backlog=1024,
+                reuse_address=True,
+                start_serving=False,
+            )
+        except OSError as exc:
+            raise ListenError("--tls-port", port, exc) from exc
+
+    def _close_listeners(self) -> None:
+        for listener in (self._listener, self._tls_listener):
+            if listener is not None:
+                listener.close()
 
     async def _tick(self) -> None:
         """Drive the hub's timeouts (identify, ping)."""
@@ -115,8 +171,7 @@ class Server:
             return
         self._stopped.set()
         fast = fast or asyncio.Event()
-        if self._listener is not None:
-            self._listener.close()
+        self._close_listeners()
         if self._ticker is not None:
             self._ticker.cancel()
             with suppress(asyncio.CancelledError):
