@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from typing import Any, ClassVar
 
@@ -60,9 +61,12 @@ class TertuliaApp(App[int]):
     ]
 
     def __init__(self, host: str, port: int, name: str | None = None,
-                 backoff: float = session.BACKOFF_FIRST) -> None:
+                 backoff: float = session.BACKOFF_FIRST,
+                 tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self.host, self.port = host, port
+        #: The client SSL context with ``--tls``; None for plain TCP.
+        self.tls = tls
         self.backoff = backoff
         self.me = name or ""
         self.my_color = ""

@@ -10,10 +10,12 @@ other part sends a command and awaits its reply.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from tertulia.client.connection import Connection, ConnectionClosed, JsonObject, ServerRefused
 from tertulia.client.i18n import _
+from tertulia.client.plain import untrusted
 from tertulia.client.tui.events import apply_event
 from tertulia.client.tui.model import GENERAL, Entry
 from tertulia.client.tui.render import ERROR_STYLE, notice, render_message
@@ -34,9 +36,14 @@ async def run_connection(app: TertuliaApp) -> None:
     """Connect, identify and pump events until the user quits; reconnect with backoff."""
     delay = app.backoff
     while not app.quitting:
-        conn = Connection(app.host, app.port)
+        conn = Connection(app.host, app.port, app.tls)
         try:
             await conn.connect()
+        except ssl.SSLCertVerificationError as exc:
+            # Trying again would not help: say so once, and stop.
+            app.tell(untrusted(f"{app.host}:{app.port}", exc), ERROR_STYLE)
+            app.status(_("not connected"))
+            return
         except (OSError, ServerRefused, TimeoutError) as exc:
             app.tell(_("cannot connect to {where}: {why}; trying again in {s} s").format(
                 where=f"{app.host}:{app.port}", why=exc, s=f"{delay:g}"), ERROR_STYLE)
