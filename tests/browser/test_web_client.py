@@ -284,6 +284,28 @@ def test_phone_width_dark_mode_and_spanish(web_server: WebServer, open_tab: Open
     assert_clean(eva)
 
 
+def test_a_registered_name_asks_for_its_password(web_server: WebServer,
+                                                 open_tab: OpenTab) -> None:
+    server = web_server()
+    with Client(server.port) as owner:
+        owner.identify("Dora")
+        owner.send("@<- REGISTER secreto-largo")
+        owner.until("^@-> OK REGISTER Dora$")
+        owner.send("@<- QUIT")
+        owner.until("^@-> BYE QUIT")
+    tab = open_tab(url(server))
+    tab.page.fill("#name", "Dora")
+    tab.page.click("#enter")
+    expect(tab.page.locator("#login-error")).to_have_text(
+        "That name is registered: type its password.", timeout=MS)
+    tab.page.fill("#password", "otra-cosa")
+    tab.page.click("#enter")
+    expect(tab.page.locator("#login-error")).to_have_text("Wrong password.", timeout=MS)
+    tab.page.fill("#password", "secreto-largo")
+    login(tab, "Dora")
+    assert_clean(tab)
+
+
 def test_name_in_use_is_said_on_the_login_form(web_server: WebServer,
                                                open_tab: OpenTab) -> None:
     server = web_server()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tertulia.frontends.http import origin_allowed
+from tertulia.frontends.http import client_address, origin_allowed
 from tertulia.frontends.websocket import max_frame, text_frames
 from tertulia.server.config import origins_problem, parse_origins
 from tests.integration.harness import Client, ServerThread, server_config
@@ -95,6 +95,13 @@ def test_origin_rule(origin: str | None, host: str, allowed: str, ok: bool) -> N
     assert origin_allowed(origin, host, parse_origins(allowed)) is ok
 
 
+def test_client_address_as_tcp_writes_it() -> None:
+    assert client_address("::ffff:192.0.2.7") == "192.0.2.7"
+    assert client_address("192.0.2.7") == "192.0.2.7"
+    assert client_address("2001:db8::1") == "2001:db8::1"
+    assert client_address(None) == "?"
+
+
 def test_allowed_origins_are_checked() -> None:
     assert origins_problem("https://a.example, http://b.example:8080/") == ""
     assert origins_problem("*") == ""
@@ -112,7 +119,7 @@ def test_healthz_page_and_security_headers(web_server: WebServer) -> None:
     assert status == 200 and json.loads(body)["status"] == "ok"
     status, headers, body = http_get(server.http_port, "/")
     assert status == 200 and b"<!doctype html>" in body.lower()
-    assert headers["content-type"].startswith("text/html")
+    assert headers["content-type"] == "text/html; charset=utf-8"
     csp = headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp
     assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp

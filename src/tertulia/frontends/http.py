@@ -23,6 +23,7 @@ run (the page also never builds HTML from user data).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import socket
@@ -153,7 +154,9 @@ class HttpFrontend:
     # ------------------------------------------------------------ handlers
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(STATIC_DIR / "index.html")
+        return web.FileResponse(
+            STATIC_DIR / "index.html", headers={"Content-Type": "text/html; charset=utf-8"}
+        )
 
     async def healthz(self, request: web.Request) -> web.Response:
         status = "stopping" if self.stopping else "ok"
@@ -197,12 +200,30 @@ class HttpFrontend:
             self.max_sendq,
             ws,
             transport,
-            request.remote or "?",
+            client_address(request.remote),
             self.connections.discard,
         )
         self.connections.add(conn)
         await conn.run()
         return ws
+
+
+def client_address(remote: str | None) -> str:
+    """The client's address as the TCP front end writes it: IPv4 as ``1.2.3.4``.
+
+    A dual-stack HTTP socket sees IPv4 clients as ``::ffff:1.2.3.4``; without
+    this, ``--max-per-ip`` would count one machine's TCP and web connections
+    apart.
+    """
+    if not remote:
+        return "?"
+    try:
+        ip = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return remote
 
 
 async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
