@@ -284,6 +284,36 @@ def test_phone_width_dark_mode_and_spanish(web_server: WebServer, open_tab: Open
     assert_clean(eva)
 
 
+def test_the_page_keeps_within_the_servers_rate_limit(web_server: WebServer,
+                                                      open_tab: OpenTab) -> None:
+    """Default limits (10 lines/s, burst 20): rejoining many rooms and a pasted block of
+    25 lines go through paced, with no RATE_LIMITED error shown and nothing lost."""
+    server = web_server()
+    rooms = [f"#sala{n}" for n in range(6)]
+    with Client(server.port) as bob:
+        bob.identify("Bob")
+        bob.send("@<- COLORS off")
+        bob.expect("@-> OK COLORS off")
+        ana = open_tab(url(server))
+        login(ana, "Ana")
+        for room in rooms:
+            type_line(ana, f"/join {room}")
+            expect(ana.page.locator("#here")).to_have_text(room, timeout=MS)
+        ana.page.reload()
+        for room in rooms:
+            expect(conversation(ana, room)).to_have_count(1, timeout=MS)
+        expect(ana.page.locator("#here")).to_have_text(rooms[-1], timeout=MS)
+        conversation(ana, "#general").click()
+        block = "\n".join(f"línea {n}" for n in range(25))
+        ana.page.fill("#input", block)
+        ana.page.press("#input", "Enter")
+        got = [bob.until(r"^#general <Ana> ") for _ in range(25)]
+        assert got == [f"#general <Ana> línea {n}" for n in range(25)]
+        expect(message(ana, "línea 24")).to_have_count(1, timeout=MS)
+        expect(ana.page.locator(".system.error")).to_have_count(0)
+    assert_clean(ana)
+
+
 def test_a_registered_name_asks_for_its_password(web_server: WebServer,
                                                  open_tab: OpenTab) -> None:
     server = web_server()

@@ -142,10 +142,16 @@ async function identify() {
   const rooms = again ? joinedRooms() : savedRooms();
   const since = new Map(rooms.map((c) => [c.key, c.newestId()]));
   since.set(general.key, general.newestId());
-  await Promise.all([
+  const others = rooms.filter((c) => c.key !== general.key);
+  const [, ...joined] = await Promise.all([
     refreshRoom(general),
-    ...rooms.filter((c) => c.key !== general.key).map((c) => join(c.title, false)),
+    ...others.map((c) => join(c.title, false)),
   ]);
+  others.forEach((c, i) => {
+    if (joined[i] === null && conn.open) state.conversations.delete(c.key); // refused now
+  });
+  saveRooms();
+  renderSidebar();
   if (again) {
     await Promise.all([general, ...rooms].map((c) => catchUp(c, since.get(c.key))));
     setStatus("");

@@ -5,8 +5,18 @@
 // every other object goes to onEvent. The server's PING is answered here.
 // Reconnecting is the page's decision (after a BYE QUIT it must not), so
 // this module only offers the backoff: 1, 2, 4 … 30 s, with some jitter.
+//
+// Every frame counts against the server's rate limit (PROTOCOL.md §5: 10
+// lines a second, bursts of 20, by default), and a reconnect sends a few
+// commands per room at once. So frames leave through a small token bucket
+// a little below the default, and a command answered RATE_LIMITED (the
+// server's limit may be lower) is sent again a second later.
 
 const MAX_DELAY = 30;
+const RATE = 8; // frames per second
+const BURST = 16;
+const RETRY_AFTER = 1000; // ms, after RATE_LIMITED
+const MAX_TRIES = 5;
 
 export function wsUrl(location) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -25,6 +35,10 @@ export class Connection {
     this.attempt = 0;
     this.timer = null;
     this.lastBye = null;
+    this.outbox = [];
+    this.tokens = BURST;
+    this.refilled = performance.now();
+    this.pumpTimer = null;
   }
 
   get open() {
@@ -54,7 +68,10 @@ export class Connection {
     ws.addEventListener("close", (event) => {
       if (ws !== this.ws) return;
       this.ws = null;
-      for (const resolve of this.pending.values()) resolve(null);
+      this.outbox = [];
+      clearTimeout(this.pumpTimer);
+      this.pumpTimer = null;
+      for (const waiting of this.pending.values()) waiting.resolve(null);
       this.pending.clear();
       this.onClose({ code: event.code, bye: this.lastBye });
     });
@@ -71,18 +88,44 @@ export class Connection {
     }
     if (obj.type === "bye") this.lastBye = obj;
     if (obj.ref !== undefined && this.pending.has(obj.ref)) {
-      const resolve = this.pending.get(obj.ref);
+      const waiting = this.pending.get(obj.ref);
+      if (obj.type === "error" && obj.code === "RATE_LIMITED" && waiting.tries < MAX_TRIES) {
+        waiting.tries += 1;
+        setTimeout(() => {
+          if (this.pending.get(obj.ref) === waiting) this.send(waiting.obj);
+        }, RETRY_AFTER);
+        return;
+      }
       this.pending.delete(obj.ref);
-      resolve(obj);
+      waiting.resolve(obj);
       if (obj.type !== "message" && obj.type !== "private" && obj.type !== "bye") return;
     }
     this.onEvent(obj);
   }
 
+  /** Queue one object; it leaves as soon as the rate allows. False when not connected. */
   send(obj) {
     if (!this.open) return false;
-    this.ws.send(JSON.stringify(obj));
+    this.outbox.push(JSON.stringify(obj));
+    this.pump();
     return true;
+  }
+
+  pump() {
+    const now = performance.now();
+    this.tokens = Math.min(BURST, this.tokens + ((now - this.refilled) / 1000) * RATE);
+    this.refilled = now;
+    while (this.outbox.length && this.tokens >= 1 && this.open) {
+      this.ws.send(this.outbox.shift());
+      this.tokens -= 1;
+    }
+    if (this.outbox.length && this.pumpTimer === null) {
+      const wait = Math.ceil(((1 - this.tokens) / RATE) * 1000);
+      this.pumpTimer = setTimeout(() => {
+        this.pumpTimer = null;
+        this.pump();
+      }, wait);
+    }
   }
 
   /** Send a command; resolves with its reply, or null if the connection ends first. */
@@ -97,7 +140,7 @@ export class Connection {
         resolve(null);
         return;
       }
-      this.pending.set(ref, resolve);
+      this.pending.set(ref, { resolve, obj, tries: 0 });
     });
   }
 
