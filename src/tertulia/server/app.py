@@ -115,7 +115,13 @@ class Server:
             self._close_listeners()
             raise
         self._hasher = ThreadedHasher(loop)
-        self.hub = Hub(self.config.core(__version__), self.store, self._hasher, snapshot)
+        self.hub = Hub(
+            self.config.core(__version__),
+            self.store,
+            self._hasher,
+            snapshot,
+            later=loop.call_later,
+        )
         await self._listener.start_serving()
         if self._tls_listener is not None:
             await self._tls_listener.start_serving()
