@@ -26,3 +26,5 @@ class CoreSettings:
     auth_delay: float = 1.0
     auth_lock_after: int = 10
     auth_lock_for: float = 300.0
+    #: Private messages kept for one offline registered user (0 = none kept).
+    offline_limit: int = 100

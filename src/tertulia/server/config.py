@@ -91,6 +91,14 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("auth_lock_after", int, 10, "failed passwords that lock a name or address", 1),
     Option("auth_lock_for", float, 300.0, "seconds such a lock lasts", 0),
+    Option(
+        "offline_limit",
+        int,
+        100,
+        "private messages kept for one offline registered user (0 = none)",
+        0,
+        10000,
+    ),
     Option("log_level", str, "info", "logging level", None, None, LOG_LEVELS),
 )
 
@@ -120,6 +128,7 @@ class Config:
     auth_delay: float = 1.0
     auth_lock_after: int = 10
     auth_lock_for: float = 300.0
+    offline_limit: int = 100
     log_level: str = "info"
 
     @property

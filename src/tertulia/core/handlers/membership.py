@@ -6,6 +6,7 @@ import logging
 from dataclasses import replace
 from functools import partial
 
+from tertulia.core.handlers import offline
 from tertulia.core.handlers.accounts import check_password
 from tertulia.core.ports import Account, StoredMessage, StoreUnavailable
 from tertulia.core.rooms import Room
@@ -44,6 +45,7 @@ def identify(s: Session, cmd: Command) -> None:
             return
         s.account = account.key
         claim(s, cmd.name, account.key, account.color, cmd.ref)
+        offline.deliver(s)
         if s.hub.hasher.needs_rehash(account.password_hash):
             rehash(s, account, password)
 
