@@ -14,20 +14,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from tertulia import __version__
 from tertulia.core.hub import Hub
 from tertulia.core.ports import Store
 from tertulia.frontends.outbox import Flusher
 from tertulia.frontends.tcp import TcpConnection
-from tertulia.server.config import Config
+from tertulia.server.config import Config, parse_origins
 from tertulia.server.hashing import ThreadedHasher
 from tertulia.server.tls import server_context
 from tertulia.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    # Imported when HTTP is on: the server itself runs without aiohttp (Main.py
+    # straight from a clone), only the web page needs it.
+    from tertulia.frontends.http import HttpFrontend
+    from tertulia.frontends.websocket import WebSocketConnection
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +57,25 @@ class Server:
     """One Tertulia server process' worth of parts.
 
     Use ``await start()``, then ``await stop()``; :attr:`port` is the bound TCP
-    port (useful with ``port=0``) and :attr:`tls_port` the TLS one, if any.
+    port (useful with ``port=0``), :attr:`tls_port` the TLS one (None when
+    off), :attr:`http_port` the HTTP one (None when off).
+
+    Args:
+        config: the options.
+        store: the store (default: SQLite at ``config.db_path``).
+        http_socket: serve HTTP on this bound socket, whatever
+            ``config.http_port`` says (tests use it to get a free port).
     """
 
-    def __init__(self, config: Config, store: Store | None = None) -> None:
+    def __init__(
+        self, config: Config, store: Store | None = None, http_socket: socket.socket | None = None
+    ) -> None:
         self.config = config
         self.store: Store = store or SqliteStore(config.db_path)
         self.hub: Hub | None = None
         self.connections: set[TcpConnection] = set()
+        self.web: HttpFrontend | None = None
+        self._http_socket = http_socket
         self._listener: asyncio.base_events.Server | None = None
         self._tls_listener: asyncio.base_events.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -69,6 +88,12 @@ class Server:
         return int(self._listener.sockets[0].getsockname()[1])
 
     @property
+    def http_port(self) -> int | None:
+        if self._http_socket is None:
+            return None
+        return int(self._http_socket.getsockname()[1])
+
+    @property
     def tls_port(self) -> int | None:
         """The bound TLS port, or None without ``--tls-port``."""
         if self._tls_listener is None:
@@ -76,14 +101,15 @@ class Server:
         return int(self._tls_listener.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        """Bind the port, open the store, then start accepting.
+        """Bind the ports, open the store, then start accepting.
 
         The ports are bound first so that "port in use" is said before anything
         else happens; connections wait in the backlog until the hub is ready.
 
         Raises:
             ConfigError: the TLS certificate or key cannot be used.
-            ListenError: when an address cannot be bound (port in use, ...).
+            ListenError: an address cannot be bound (port in use, ...);
+                ``flag`` and ``port`` say which.
         """
         tls = server_context(self.config)
         loop = asyncio.get_running_loop()
@@ -96,6 +122,7 @@ class Server:
             self.connections.add(conn)
             return conn
 
+        config = self.config
         try:
             self._listener = await loop.create_server(
                 factory,
@@ -108,6 +135,13 @@ class Server:
         except OSError as exc:
             raise ListenError("--port", self.config.port, exc) from exc
         try:
+            if self._http_socket is None and config.http_port and _have_aiohttp():
+                from tertulia.frontends.http import bind_http
+
+                try:
+                    self._http_socket = bind_http(config.host, config.http_port)
+                except OSError as exc:
+                    raise ListenError("--http-port", config.http_port, exc) from exc
             if tls is not None:
                 self._tls_listener = await self._bind_tls(factory, tls)
             snapshot = await self.store.open()
@@ -116,13 +150,20 @@ class Server:
             raise
         self._hasher = ThreadedHasher(loop)
         self.hub = Hub(
-            self.config.core(__version__),
+            config.core(__version__),
             self.store,
             self._hasher,
             snapshot,
             later=loop.call_later,
         )
         await self._listener.start_serving()
+        if self._http_socket is not None:
+            from tertulia.frontends.http import HttpFrontend
+
+            self.web = HttpFrontend(
+                self.hub, flusher, max_sendq, parse_origins(config.allowed_origins)
+            )
+            await self.web.start(self._http_socket)
         if self._tls_listener is not None:
             await self._tls_listener.start_serving()
         self._ticker = asyncio.create_task(self._tick(), name="tertulia-timers")
@@ -136,6 +177,12 @@ class Server:
             tls_where,
             self.store.description,
         )
+        if self.http_port is not None:
+            logger.info(
+                "web page on http://%s:%d/ (WebSocket at /ws)",
+                config.host or "localhost",
+                self.http_port,
+            )
 
     async def _bind_tls(
         self, factory: Callable[[], TcpConnection], tls: ssl.SSLContext
@@ -160,6 +207,8 @@ class Server:
         for listener in (self._listener, self._tls_listener):
             if listener is not None:
                 listener.close()
+        if self.web is None and self._http_socket is not None:
+            self._http_socket.close()  # bound, never served (the start failed)
 
     async def _tick(self) -> None:
         """Drive the hub's timeouts (identify, ping)."""
@@ -178,24 +227,51 @@ class Server:
         self._stopped.set()
         fast = fast or asyncio.Event()
         self._close_listeners()
+        web = self.web
+        if web is not None:
+            await web.stop_accepting()
         if self._ticker is not None:
             self._ticker.cancel()
             with suppress(asyncio.CancelledError):
                 await self._ticker
         hub = self.hub
         if hub is not None:
-            for conn in list(self.connections):
+            web_connections: set[WebSocketConnection] = (
+                web.connections if web is not None else set()
+            )
+            everyone: list[TcpConnection | WebSocketConnection] = [
+                *self.connections,
+                *web_connections,
+            ]
+            for conn in everyone:
                 conn.freeze()
             await _wait_until(lambda: not hub.busy(), DRAIN_DEADLINE, fast)
             hub.shutdown()
-            await _wait_until(lambda: not self.connections, FLUSH_DEADLINE, fast)
-            for conn in list(self.connections):
+            await _wait_until(
+                lambda: not self.connections and not web_connections, FLUSH_DEADLINE, fast
+            )
+            leftover: list[TcpConnection | WebSocketConnection] = [
+                *self.connections,
+                *web_connections,
+            ]
+            for conn in leftover:
                 if conn.transport is not None:
                     conn.transport.abort()
+        if web is not None:
+            await web.close()
         await self.store.close()
         if self._hasher is not None:
             self._hasher.close()
         logger.info("tertulia stopped")
+
+
+def _have_aiohttp() -> bool:
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        logger.warning("no web page: it needs aiohttp (pip install aiohttp, or make run)")
+        return False
+    return True
 
 
 async def _wait_until(condition: object, deadline: float, fast: asyncio.Event) -> None:

@@ -71,19 +71,19 @@ async def _serve(config: Config) -> int:
     server = Server(config)
     try:
         await server.start()
-    except OSError as exc:
-        flag, port = ("--port", config.port)
-        if isinstance(exc, ListenError):
-            flag, port = exc.flag, exc.port
-        where = f"{config.host or '*'}:{port}"
+    except ListenError as exc:
+        where = f"{config.host or '*'}:{exc.port}"
         if exc.errno == errno.EADDRINUSE:
             print(
-                f"tertulia: port {port} is already in use ({where}); "
-                f"stop the other server or choose another with {flag}",
+                f"tertulia: port {exc.port} is already in use ({where}); "
+                f"stop the other server or choose another with {exc.flag}",
                 file=sys.stderr,
             )
         else:
             print(f"tertulia: cannot start on {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"tertulia: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except StoreUnavailable as exc:
         print(f"tertulia: {exc}; check --db and the folder's permissions", file=sys.stderr)
