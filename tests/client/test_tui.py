@@ -245,6 +245,11 @@ def test_reconnect_keeps_name_rooms_and_typed_text_and_catches_up(tmp_path: Path
             app.chat_input.value = "a medio escribir"
             await asyncio.to_thread(first.stop)
             await until(pilot, lambda: not app.identified, "the disconnection")
+            # A line sent meanwhile is kept in the input line, not lost.
+            await pilot.press("enter")
+            assert app.chat_input.value == "a medio escribir"
+            await until(pilot, lambda: has_line(app, "your line is kept", "#cocina"),
+                        "the note")
             # While the app cannot connect, Bob writes 30 messages on another port.
             other = ServerThread(server_config(tmp_path, rate=0)).start()
             servers.append(other)

@@ -20,7 +20,9 @@ The modules, from the inside out:
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
+from tertulia.client.servers import Address, parse_servers
 from tertulia.client.tui.app import TertuliaApp
 from tertulia.client.tui.render import render_message
 from tertulia.client.tui.widgets import NameScreen
@@ -28,20 +30,20 @@ from tertulia.client.tui.widgets import NameScreen
 __all__ = ["NameScreen", "TertuliaApp", "main_from_args", "render_message", "run"]
 
 
-def run(host: str, port: int, name: str | None = None) -> int:
+def run(host: str, port: int, name: str | None = None,
+        servers: Sequence[Address] | None = None) -> int:
     """Run the full-screen client; return the exit status."""
-    app = TertuliaApp(host, port, name)
+    app = TertuliaApp(host, port, name, servers=servers)
     result = app.run()
     return result if isinstance(result, int) else 0
 
 
-def main_from_args(address: str | None, name: str | None) -> int:
-    """``tertulia connect [HOST[:PORT]] [--name NAME]``."""
-    from tertulia.client.plain import parse_address
-
+def main_from_args(addresses: Sequence[str] | None, name: str | None) -> int:
+    """``tertulia connect [HOST[:PORT]...] [--server A,B] [--name NAME]``."""
     try:
-        host, port = parse_address(address)
+        servers = parse_servers(addresses)
     except ValueError as exc:
         print(f"tertulia: {exc}", file=sys.stderr)
         return 2
-    return run(host, port, name)
+    host, port = servers[0]
+    return run(host, port, name, servers)
