@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 import sys
 import threading
 import time
@@ -51,9 +52,18 @@ from tertulia.client.connection import (
     JsonObject,
     ServerRefused,
     command_fields,
+    tls_context,
 )
 from tertulia.client.i18n import _
-from tertulia.client.servers import Address, Rotation, describe, parse_servers
+from tertulia.client.servers import (
+    DEFAULT_PORT,
+    DEFAULT_TLS_PORT,
+    Address,
+    Rotation,
+    describe,
+    parse_address,
+    parse_servers,
+)
 from tertulia.client.textlines import chat_line, ok_line, text_lines
 from tertulia.protocol.errors import ProtocolError
 from tertulia.protocol.names import fold
@@ -89,10 +99,47 @@ class PlainOptions:
     #: Reconnection delays: the first, and the most (seconds).
     backoff: float = 1.0
     backoff_max: float = 30.0
+    #: The client SSL context with ``--tls``; None for plain TCP.
+    tls: ssl.SSLContext | None = None
 
     @property
     def addresses(self) -> list[Address]:
         return list(self.servers) or [(self.host, self.port)]
+
+
+__all__ = ["DEFAULT_PORT", "DEFAULT_TLS_PORT", "PlainClient", "PlainOptions", "TlsChoice",
+           "main_from_args", "parse_address", "run", "untrusted"]
+
+
+def untrusted(where: str, exc: ssl.SSLCertVerificationError) -> str:
+    """The message for a server whose certificate is not trusted."""
+    return _(
+        "the certificate of {where} is not trusted ({why}); for a self-signed server "
+        "use --ca with its certificate, or --insecure"
+    ).format(where=where, why=exc.verify_message or exc)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsChoice:
+    """``tertulia connect --tls [--insecure] [--ca FILE]``, as given."""
+
+    insecure: bool = False
+    ca: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """The client SSL context.
+
+        Raises:
+            OSError: with a message for the user, when ``--ca`` is unusable.
+        """
+        try:
+            return tls_context(self.insecure, self.ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise OSError(
+                _("cannot use --ca {file}: {why}").format(
+                    file=self.ca, why=getattr(exc, "strerror", None) or exc
+                )
+            ) from None
 
 
 class Pacer:
@@ -237,9 +284,13 @@ class PlainClient:
         deadline = time.monotonic() + max(self.options.retry, 0.0)
         while True:
             address = self.rotation.current
-            conn = Connection(*address)
+            conn = Connection(*address, self.options.tls)
             try:
                 await conn.connect()
+            except ssl.SSLCertVerificationError as exc:
+                # Trying again would not help: say so once, and stop.
+                self.problem(untrusted(describe(address), exc))
+                raise GiveUp from None
             except (OSError, ServerRefused, TimeoutError) as exc:
                 why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
                 wait = self.rotation.failed()
@@ -498,14 +549,16 @@ def read_password(password_file: str | None) -> str | None:
 
 
 def main_from_args(addresses: list[str] | None, name: str | None, rate: float, burst: int,
-                   password_file: str | None = None, retry: float | None = None) -> int:
+                   tls: TlsChoice | None = None, *, password_file: str | None = None,
+                   retry: float | None = None) -> int:
     try:
-        servers = parse_servers(addresses)
+        servers = parse_servers(addresses, DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
         password = read_password(password_file)
-    except ValueError as exc:
+        context = tls.context() if tls else None
+    except (ValueError, OSError) as exc:
         print(f"tertulia: {exc}", file=sys.stderr)
         return 2
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     host, port = servers[0]
     return run(PlainOptions(host, port, name, rate, burst, tuple(servers), password,
-                            RETRY if retry is None else retry))
+                            RETRY if retry is None else retry, tls=context))

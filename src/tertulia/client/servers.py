@@ -22,13 +22,15 @@ from collections.abc import Sequence
 from tertulia.client.i18n import _
 
 DEFAULT_PORT = 3000
+#: The port ``--tls`` connects to when the address has none (docs/howto/tls.md).
+DEFAULT_TLS_PORT = 3001
 #: Seconds a connection must stay up for the reconnection delay to start again.
 STABLE = 10.0
 
 Address = tuple[str, int]
 
 
-def parse_address(text: str | None) -> Address:
+def parse_address(text: str | None, default_port: int = DEFAULT_PORT) -> Address:
     """``HOST``, ``HOST:PORT``, ``:PORT`` or ``[v6]:PORT``; default localhost:3000.
 
     Raises:
@@ -36,8 +38,8 @@ def parse_address(text: str | None) -> Address:
     """
     text = (text or "").strip()
     if not text:
-        return "localhost", DEFAULT_PORT
-    host, port = text, DEFAULT_PORT
+        return "localhost", default_port
+    host, port = text, default_port
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
@@ -59,9 +61,10 @@ def _port(raw: str) -> int:
     return int(raw)
 
 
-def parse_servers(texts: Sequence[str] | None) -> list[Address]:
+def parse_servers(texts: Sequence[str] | None,
+                  default_port: int = DEFAULT_PORT) -> list[Address]:
     """Every address in ``texts`` (each may hold several, separated by commas), in
-    order, each once; ``[localhost:3000]`` when there is none.
+    order, each once; ``[localhost:default_port]`` when there is none.
 
     Raises:
         ValueError: an address is not valid (the message names it).
@@ -72,12 +75,12 @@ def parse_servers(texts: Sequence[str] | None) -> list[Address]:
             if not part.strip():
                 continue
             try:
-                address = parse_address(part)
+                address = parse_address(part, default_port)
             except ValueError as exc:
                 raise ValueError(f"{part.strip()}: {exc}") from None
             if address not in found:
                 found.append(address)
-    return found or [("localhost", DEFAULT_PORT)]
+    return found or [("localhost", default_port)]
 
 
 def describe(address: Address) -> str:

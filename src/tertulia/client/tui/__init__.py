@@ -19,31 +19,39 @@ The modules, from the inside out:
 
 from __future__ import annotations
 
+import ssl
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from tertulia.client.servers import Address, parse_servers
+from tertulia.client.servers import DEFAULT_PORT, DEFAULT_TLS_PORT, Address, parse_servers
 from tertulia.client.tui.app import TertuliaApp
 from tertulia.client.tui.render import render_message
 from tertulia.client.tui.widgets import NameScreen
 
+if TYPE_CHECKING:
+    from tertulia.client.plain import TlsChoice
+
 __all__ = ["NameScreen", "TertuliaApp", "main_from_args", "render_message", "run"]
 
 
-def run(host: str, port: int, name: str | None = None,
+def run(host: str, port: int, name: str | None = None, tls: ssl.SSLContext | None = None,
         servers: Sequence[Address] | None = None) -> int:
     """Run the full-screen client; return the exit status."""
-    app = TertuliaApp(host, port, name, servers=servers)
+    app = TertuliaApp(host, port, name, tls=tls, servers=servers)
     result = app.run()
     return result if isinstance(result, int) else 0
 
 
-def main_from_args(addresses: Sequence[str] | None, name: str | None) -> int:
-    """``tertulia connect [HOST[:PORT]...] [--server A,B] [--name NAME]``."""
+def main_from_args(addresses: Sequence[str] | None, name: str | None,
+                   tls: TlsChoice | None = None) -> int:
+    """``tertulia connect [HOST[:PORT]...] [--server A,B] [--name NAME]
+    [--tls [--insecure] [--ca FILE]]``."""
     try:
-        servers = parse_servers(addresses)
-    except ValueError as exc:
+        servers = parse_servers(addresses, DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
+        context = tls.context() if tls else None
+    except (ValueError, OSError) as exc:
         print(f"tertulia: {exc}", file=sys.stderr)
         return 2
     host, port = servers[0]
-    return run(host, port, name, servers)
+    return run(host, port, name, context, servers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -79,7 +80,8 @@ class TertuliaApp(App[int]):
     ]
 
     def __init__(self, host: str, port: int, name: str | None = None,
-                 backoff: float = session.BACKOFF_FIRST, *,
+                 backoff: float = session.BACKOFF_FIRST,
+                 tls: ssl.SSLContext | None = None, *,
                  servers: Sequence[Address] | None = None,
                  backoff_max: float = session.BACKOFF_MAX) -> None:
         """Chat on ``host:port``, or on the first of ``servers`` that answers."""
@@ -87,6 +89,8 @@ class TertuliaApp(App[int]):
         self.servers = list(servers) if servers else [(host, port)]
         #: The server connected to (or tried last).
         self.host, self.port = self.servers[0]
+        #: The client SSL context with ``--tls``; None for plain TCP.
+        self.tls = tls
         self.backoff, self.backoff_max = backoff, backoff_max
         #: The password of a registered name, once the user gave it (kept for reconnecting).
         self.password: str | None = None

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from tertulia.client.connection import Connection, ConnectionClosed, JsonObject, ServerRefused
 from tertulia.client.i18n import _
+from tertulia.client.plain import untrusted
 from tertulia.client.servers import Address, Rotation, describe
 from tertulia.client.tui.events import apply_event
 from tertulia.client.tui.model import GENERAL, Entry
@@ -40,9 +42,14 @@ async def run_connection(app: TertuliaApp) -> None:
     while not app.quitting:
         address = rotation.current
         app.host, app.port = address
-        conn = Connection(*address)
+        conn = Connection(*address, app.tls)
         try:
             await conn.connect()
+        except ssl.SSLCertVerificationError as exc:
+            # Trying again would not help: say so once, and stop.
+            app.tell(untrusted(describe(address), exc), ERROR_STYLE)
+            app.status(_("not connected"))
+            return
         except (OSError, ServerRefused, TimeoutError) as exc:
             wait = rotation.failed()
             app.tell(_("cannot connect to {where}: {why}; {next}").format(

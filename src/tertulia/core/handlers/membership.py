@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from functools import partial
 
 from tertulia.core.ports import Account, StoredMessage, StoreUnavailable
@@ -11,6 +13,8 @@ from tertulia.protocol.commands import Command, Verb
 from tertulia.protocol.errors import ByeCode, ErrorCode, ProtocolError
 from tertulia.protocol.messages import Ref
 from tertulia.protocol.names import fold
+
+logger = logging.getLogger(__name__)
 
 
 def identify(s: Session, cmd: Command) -> None:
@@ -44,9 +48,41 @@ def _verified(s: Session, cmd: Command, account: Account, ok: bool) -> None:
         elif account.key in s.hub.users:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
         else:
+            s.account = account.key
             claim(s, cmd.name, account.key, account.color, cmd.ref)
+            assert cmd.password is not None
+            if s.hub.hasher.needs_rehash(account.password_hash):
+                rehash(s, account, cmd.password)
     finally:
         s.release()
+
+
+def rehash(s: Session, account: Account, password: str) -> None:
+    """Replace an old-scheme hash (scrypt) by a new one, now that the password is known.
+
+    The login has already succeeded with the old hash; the session is held
+    until the new hash is saved (once per account, tens of milliseconds), so
+    that a shutdown waits for it.  If the save fails the old hash still
+    works, and is replaced next time.
+    """
+    hub = s.hub
+    s.hold()
+
+    def hashed(password_hash: str) -> None:
+        current = hub.accounts.get(account.key)
+        if current is None or current.password_hash != account.password_hash:
+            s.release()  # changed or removed meanwhile: leave it alone
+            return
+        upgraded = replace(current, password_hash=password_hash)
+        hub.accounts[account.key] = upgraded
+        hub.store.save_account(upgraded, saved)
+
+    def saved(result: StoreUnavailable | None) -> None:
+        if isinstance(result, StoreUnavailable):
+            logger.warning("could not save an upgraded password hash: %s", result)
+        s.release()
+
+    hub.hasher.hash(password, hashed)
 
 
 def claim(s: Session, name: str, key: str, color: str | None, ref: Ref) -> None:
@@ -110,7 +146,7 @@ def nick(s: Session, cmd: Command) -> None:
     if key != s.key:
         if key in hub.users:
             raise ProtocolError(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name")
-        if key in hub.accounts:
+        if key in hub.accounts and key != s.account:
             raise ProtocolError(ErrorCode.AUTH_REQUIRED, f"{new} is registered to someone else")
         del hub.users[s.key]
         hub.users[key] = s
