@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from textual.widgets import Input, RichLog
+from textual.widgets import Input, OptionList, RichLog
 
 from tertulia.client.tui import NameScreen, TertuliaApp, render_message
 from tests.client.tui_pilot import (
@@ -117,9 +117,9 @@ def test_rooms_unread_counts_and_switching(server: ServerThread) -> None:
                 bob.send("en general")
                 await until(pilot, lambda: app.conversations["#general"].unread == 1,
                             "an unread count")
-                rooms = app.query_one("#rooms")
+                rooms = app.query_one("#rooms", OptionList)
                 assert "#general (1)" in " ".join(
-                    str(o.prompt) for o in rooms.options)  # type: ignore[attr-defined]
+                    str(rooms.get_option_at_index(i).prompt) for i in range(rooms.option_count))
                 await pilot.press("ctrl+p")
                 assert app.current == "#general"
                 assert app.conversations["#general"].unread == 0

@@ -276,7 +276,8 @@ class TertuliaApp(App[int]):
             if rooms.content_size.width > 4:  # one line each, cut with "…"
                 label.truncate(rooms.content_size.width - 3, overflow="ellipsis")
             options.append(Option(label, id=conv.key))
-        rooms.set_options(options)
+        rooms.clear_options()
+        rooms.add_options(options)
         for i, conv in enumerate(self.ordered()):
             if conv.key == self.current:
                 rooms.highlighted = i
