@@ -212,6 +212,26 @@ def test_trailing_newline_fragments_and_empty_frames(web_server: WebServer,
     ana.quiet()
 
 
+def test_pipelined_frames_keep_their_order_one_object_per_frame(
+        web_server: WebServer, ws_clients: Callable[..., WsClient]) -> None:
+    """200 frames in one write: 200 replies in order, each its own frame, although the
+    server coalesces the output of a loop turn into one write."""
+    server = web_server(rate=0)
+    ana, bob = ws_clients(server), ws_clients(server)
+    ana.identify("Ana")
+    bob.identify("Bob")
+    ana.until(type="join", name="Bob")
+    ana.sock.sendall(b"".join(
+        ana.frame_bytes(TEXT, json.dumps({"cmd": "say", "text": f"m{n} " + "x" * (n * 3),
+                                          "ref": n}).encode())
+        for n in range(200)))
+    mine = [ana.json() for _ in range(200)]
+    assert [m["ref"] for m in mine] == list(range(200))
+    theirs = [bob.json() for _ in range(200)]
+    assert [t["text"] for t in theirs] == [f"m{n} " + "x" * (n * 3) for n in range(200)]
+    assert [t["id"] for t in theirs] == [m["id"] for m in mine]
+
+
 # ------------------------------------------------------------------ bad frames
 
 

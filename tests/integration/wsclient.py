@@ -90,8 +90,9 @@ class WsClient:
         self.welcome = self.json() if read_welcome else {}
 
     # -------------------------------------------------------------- sending
-    def send_frame(self, opcode: int, payload: bytes, fin: bool = True) -> None:
-        """One masked frame, as a client must send (RFC 6455 §5.3)."""
+    @staticmethod
+    def frame_bytes(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+        """One masked frame, as a client must send it (RFC 6455 §5.3)."""
         first = (0x80 if fin else 0) | opcode
         n = len(payload)
         if n < 126:
@@ -101,9 +102,10 @@ class WsClient:
         else:
             header = struct.pack("!BBQ", first, 0x80 | 127, n)
         mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if n < 4096 else _mask(
-            payload, mask)
-        self.sock.sendall(header + mask + masked)
+        return header + mask + _mask(payload, mask)
+
+    def send_frame(self, opcode: int, payload: bytes, fin: bool = True) -> None:
+        self.sock.sendall(self.frame_bytes(opcode, payload, fin))
 
     def send_text(self, text: str | bytes) -> None:
         self.send_frame(TEXT, text.encode() if isinstance(text, str) else text)
@@ -206,5 +208,7 @@ class WsClient:
 def _mask(payload: bytes, mask: bytes) -> bytes:
     """XOR with the mask, fast for large payloads."""
     n = len(payload)
+    if n == 0:
+        return b""
     key = int.from_bytes((mask * (n // 4 + 1))[:n], "big")
     return (int.from_bytes(payload, "big") ^ key).to_bytes(n, "big")
