@@ -40,3 +40,17 @@ def test_quick_bench_runs_both_servers(tmp_path: Path) -> None:
         assert fanout["deliveries"] >= fanout["expected"] > 0
         assert data[server]["idle"][0]["connections"] == 20
         assert data[server]["roundtrip"]["received"] == data[server]["roundtrip"]["messages"]
+
+
+@pytest.mark.slow
+def test_websocket_fanout_bench_runs() -> None:
+    """python -m bench.websocket, tiny: both transports deliver every message."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.websocket", "--receivers", "3", "--messages", "50",
+         "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "round 1 tcp:" in proc.stdout and "round 1 ws :" in proc.stdout
+    assert "websocket/tcp = " in proc.stdout

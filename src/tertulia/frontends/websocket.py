@@ -12,9 +12,11 @@ implements the core's :class:`~tertulia.core.ports.Peer` the same way:
   BAD_ENCODING`` like on TCP, not a closed connection.  A binary frame is
   ``ERR BAD_ENCODING`` and is not run.  A frame over :func:`max_frame` bytes
   is not read at all: aiohttp closes with 1009 (RFC 6455 §7.4.1).
-* **Out.**  ``send`` appends to a list; the shared
-  :class:`~tertulia.frontends.outbox.Flusher` flushes once per loop turn, and
-  the flush writes one text frame per line, all in one ``transport.write``.
+* **Out.**  ``send`` frames the lines (one text frame per line) and appends
+  them to a list; the shared :class:`~tertulia.frontends.outbox.Flusher`
+  flushes once per loop turn, in one ``transport.write``.  The hub hands the
+  same ``bytes`` object to every member of a room in a row, so a one-entry
+  cache frames a room message once, not once per member.
   We frame server messages ourselves (unmasked, uncompressed: RFC 6455 §5.2);
   the response is made with ``compress=False``, so aiohttp's writer keeps no
   state that our writes could disturb, and both write whole frames only.
@@ -90,6 +92,16 @@ def text_frames(data: bytes) -> bytes:
         parts.append(data[start:nl])
         start = nl + 1
     return b"".join(parts)
+
+
+_last: list[bytes] = [b"", b""]  # (lines, their frames): the one-entry cache of framed()
+
+
+def framed(data: bytes) -> bytes:
+    """:func:`text_frames` of ``data``, reusing the last result for the same object."""
+    if data is not _last[0]:
+        _last[0], _last[1] = data, text_frames(data)
+    return _last[1]
 
 
 class WebSocketConnection:
@@ -196,8 +208,9 @@ class WebSocketConnection:
             return
         if not self.out:
             self.flusher.mark(self)
-        self.out.append(data)
-        self.held += len(data)
+        frames = framed(data)
+        self.out.append(frames)
+        self.held += len(frames)
         if self.held + self.buffered > self.max_sendq:
             self.flush()
 
@@ -210,7 +223,7 @@ class WebSocketConnection:
         self.held = 0
         if self.transport.is_closing():
             return
-        self.transport.write(text_frames(data))
+        self.transport.write(data)
         self.buffered = self.transport.get_write_buffer_size()
         if self.buffered > self.max_sendq:
             self._overflow()
