@@ -336,6 +336,26 @@ def test_a_registered_name_asks_for_its_password(web_server: WebServer,
     assert_clean(tab)
 
 
+def test_a_private_conversation_follows_a_rename(web_server: WebServer,
+                                                 open_tab: OpenTab) -> None:
+    server = web_server(rate=0)
+    ana = open_tab(url(server))
+    login(ana, "Ana")
+    with Client(server.port) as carlos:
+        carlos.identify("Carlos")
+        carlos.send("@<- MSG Ana hola")
+        conversation(ana, "Carlos").click()
+        expect(message(ana, "hola")).to_have_count(1, timeout=MS)
+        carlos.send("@<- NICK Carlitos")
+        carlos.until("^@-> OK NICK Carlitos$")
+        expect(ana.page.locator("#here")).to_have_text("Carlitos", timeout=MS)
+        expect(conversation(ana, "Carlos")).to_have_count(0)
+        type_line(ana, "¿y ese nombre?")
+        assert carlos.until(r"^\*.*Ana.*\* ").endswith(" ¿y ese nombre?")
+        expect(message(ana, "hola")).to_have_count(1)  # the conversation kept its messages
+    assert_clean(ana)
+
+
 def test_name_in_use_is_said_on_the_login_form(web_server: WebServer,
                                                open_tab: OpenTab) -> None:
     server = web_server()

@@ -34,6 +34,7 @@ const state = {
   everConnected: false,
   conversations: new Map(), // key -> Conversation
   current: fold(GENERAL),
+  unseen: 0, // messages that arrived while the page was hidden
 };
 
 class Conversation {
@@ -298,7 +299,7 @@ function handle(obj) {
       }
       renderMembers();
       break;
-    case "nick":
+    case "nick": {
       for (const conv of state.conversations.values()) {
         const member = conv.members.get(fold(obj.old));
         if (member) {
@@ -307,8 +308,23 @@ function handle(obj) {
           systemLine(conv, t("renamed", { old: obj.old, new: obj.new }));
         }
       }
+      // A private conversation follows its person to the new name.
+      const talk = state.conversations.get("@" + fold(obj.old));
+      if (talk && !state.conversations.has("@" + fold(obj.new))) {
+        state.conversations.delete(talk.key);
+        talk.title = obj.new;
+        talk.key = "@" + fold(obj.new);
+        state.conversations.set(talk.key, talk);
+        systemLine(talk, t("renamed", { old: obj.old, new: obj.new }));
+        if (state.current === "@" + fold(obj.old)) {
+          state.current = talk.key;
+          renderHeader();
+        }
+        renderSidebar();
+      }
       renderMembers();
       break;
+    }
     case "topic": {
       const conv = conversation(obj.room);
       conv.topic = obj.text || "";
@@ -472,6 +488,10 @@ function entryElement(item) {
 }
 
 function appendEntry(item) {
+  if (document.hidden && !item.system && fold(item.from) !== fold(state.me)) {
+    state.unseen += 1;
+    renderTitle();
+  }
   const stick = atBottom();
   const day = dayOf(item.ts);
   if (day && day !== lastDay) {
@@ -559,6 +579,12 @@ function renderSidebar() {
   const unread = [...state.conversations.values()].reduce((n, c) => n + c.unread, 0);
   $("menu-unread").hidden = unread === 0;
   $("menu-unread").textContent = String(unread);
+  renderTitle();
+}
+
+function renderTitle() {
+  const unread = [...state.conversations.values()].reduce((n, c) => n + c.unread, 0)
+    + state.unseen;
   document.title = unread ? `(${unread}) ${t("title")}` : t("title");
 }
 
@@ -888,6 +914,12 @@ function wire() {
     (document.body.classList.contains("menu-open") ? closeMenu() : openMenu()));
   $("scrim").addEventListener("click", closeMenu);
   window.addEventListener("online", () => conn.hurry());
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && state.unseen) {
+      state.unseen = 0;
+      renderTitle();
+    }
+  });
   window.addEventListener("keydown", (event) => {
     if (event.key === "Escape") closeMenu();
   });
