@@ -7,12 +7,15 @@ Real servers with HTTP on a free port, a raw-socket WebSocket client
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tertulia.frontends import http as http_frontend
 from tertulia.frontends.http import client_address, origin_allowed
 from tertulia.frontends.websocket import framed, max_frame, text_frames
 from tertulia.server.config import origins_problem, parse_origins
@@ -147,6 +150,38 @@ def test_no_files_outside_the_page(web_server: WebServer) -> None:
         status, _, body = http_get(server.http_port, path)
         assert status in (403, 404), (path, status)
         assert b"import" not in body
+
+
+def test_http_connections_are_bounded(web_server: WebServer) -> None:
+    """Past --max-connections open HTTP connections, one more gets 503 and is closed."""
+    server = web_server(max_connections=2)
+    held = []
+    for _ in range(2):  # two kept-alive connections, each with a request answered
+        sock = socket.create_connection(("127.0.0.1", server.http_port), timeout=TIMEOUT)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        held.append(sock)
+    status, _, body = http_get(server.http_port, "/healthz")
+    assert status == 503 and body == b"too many connections; try again later\n"
+    held.pop().close()
+    deadline = time.monotonic() + TIMEOUT
+    while http_get(server.http_port, "/healthz")[0] != 200:
+        assert time.monotonic() < deadline, "a freed slot was not reused"
+        time.sleep(0.05)
+    held[0].close()
+
+
+def test_idle_http_connections_are_closed_but_not_websockets(
+        web_server: WebServer, ws_clients: Callable[..., WsClient],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_frontend, "IDLE_TIMEOUT", 0.5)
+    server = web_server()
+    ana = ws_clients(server)
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=TIMEOUT) as idle:
+        idle.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
+        assert idle.recv(100) == b"", "an idle HTTP connection stayed open"
+    time.sleep(0.6)
+    _still_fine(ana, "after-idle")
 
 
 def test_ws_without_upgrade_is_426(web_server: WebServer) -> None:

@@ -23,11 +23,13 @@ run (the page also never builds HTML from user data).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import logging
 import socket
 from pathlib import Path
+from typing import cast
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -73,6 +75,19 @@ SECURITY_HEADERS: dict[str, str] = {
 #: WebSocket got its BYE); page and static requests are short.
 HTTP_SHUTDOWN_TIMEOUT = 1.0
 
+#: Seconds an HTTP connection may sit without a complete request (a new one,
+#: or the next on a kept-alive connection) before it is closed.
+IDLE_TIMEOUT = 60.0
+
+#: Seconds a refused connection is kept to drain the client's request.
+BUSY_LINGER = 2.0
+
+_BUSY_BODY = b"too many connections; try again later\n"
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
+)
+
 _DEFAULT_PORT = {"http": ":80", "https": ":443"}
 
 
@@ -106,19 +121,30 @@ class HttpFrontend:
 
     Call :meth:`start` with a bound socket, :meth:`stop_accepting` first at
     shutdown, and :meth:`close` last.
+
+    Open HTTP connections (WebSockets included) are bounded by
+    ``max_connections``: one more gets ``503`` and is closed at once, as a
+    TCP client past ``--max-connections`` gets only a BYE.  One that sends no
+    complete request for :data:`IDLE_TIMEOUT` seconds is closed.
     """
 
     def __init__(
-        self, hub: Hub, flusher: Flusher, max_sendq: int, allowed_origins: frozenset[str]
+        self,
+        hub: Hub,
+        flusher: Flusher,
+        max_sendq: int,
+        allowed_origins: frozenset[str],
+        max_connections: int = 10000,
     ) -> None:
         self.hub = hub
         self.flusher = flusher
         self.max_sendq = max_sendq
         self.allowed_origins = allowed_origins
+        self.max_connections = max_connections
         self.connections: set[WebSocketConnection] = set()
         self.stopping = False
         self._runner: web.AppRunner | None = None
-        self._site: web.SockSite | None = None
+        self._listener: asyncio.base_events.Server | None = None
 
     def application(self) -> web.Application:
         app = web.Application()
@@ -130,20 +156,33 @@ class HttpFrontend:
         return app
 
     async def start(self, sock: socket.socket) -> None:
-        """Serve HTTP on ``sock`` (already bound and listening or about to)."""
+        """Serve HTTP on ``sock`` (already bound and listening)."""
         self._runner = web.AppRunner(
-            self.application(), access_log=None, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT
+            self.application(),
+            access_log=None,
+            shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT,
+            keepalive_timeout=IDLE_TIMEOUT,
         )
         await self._runner.setup()
-        self._site = web.SockSite(self._runner, sock)
-        await self._site.start()
+        server = self._runner.server
+        assert server is not None
+        limit = self.max_connections
+
+        def protocol() -> asyncio.BaseProtocol:
+            # The accept path of aiohttp's own site, with a bound on open connections.
+            if len(server.connections) >= limit:
+                return _Busy()
+            return server()
+
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(protocol, sock=sock, backlog=1024)
 
     async def stop_accepting(self) -> None:
         """Stop taking new HTTP connections (open ones go on)."""
         self.stopping = True
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     async def close(self) -> None:
         """End every HTTP connection still open and release the application."""
@@ -206,6 +245,35 @@ class HttpFrontend:
         self.connections.add(conn)
         await conn.run()
         return ws
+
+
+class _Busy(asyncio.Protocol):
+    """A connection over the limit: 503, then close.
+
+    The request is read and dropped until the client closes (at most
+    :data:`BUSY_LINGER` seconds): closing with unread data would reset the
+    connection, and the client would never see the 503.
+    """
+
+    def __init__(self) -> None:
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        writer = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        writer.write(_BUSY)
+        if writer.can_write_eof():
+            writer.write_eof()
+        self._timer = asyncio.get_running_loop().call_later(BUSY_LINGER, writer.abort)
+
+    def data_received(self, data: bytes) -> None:
+        pass  # dropped
+
+    def eof_received(self) -> bool:
+        return False  # close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def client_address(remote: str | None) -> str:

@@ -161,7 +161,11 @@ class Server:
             from tertulia.frontends.http import HttpFrontend
 
             self.web = HttpFrontend(
-                self.hub, flusher, max_sendq, parse_origins(config.allowed_origins)
+                self.hub,
+                flusher,
+                max_sendq,
+                parse_origins(config.allowed_origins),
+                config.max_connections,
             )
             await self.web.start(self._http_socket)
         if self._tls_listener is not None:
