@@ -22,3 +22,5 @@ class CoreSettings:
     presence_limit: int = 250
     max_connections: int = 10000
     max_per_ip: int = 100
+    #: Names (as configured) whose accounts have operator rights.
+    operators: tuple[str, ...] = ()

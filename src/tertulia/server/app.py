@@ -98,6 +98,10 @@ class Server:
             self.port,
             self.store.description,
         )
+        if self.config.operators:
+            logger.info("operators: %s", ", ".join(self.config.operators))
+        for name in self.hub.operators_without_account():
+            logger.warning("operator %s has no account, so no rights until it REGISTERs", name)
 
     async def _tick(self) -> None:
         """Drive the hub's timeouts (identify, ping)."""

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from tertulia.core.settings import CoreSettings
+from tertulia.protocol.errors import ProtocolError
+from tertulia.protocol.names import fold, validate_name
 
 
 class ConfigError(Exception):
@@ -71,6 +73,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_per_ip", int, 100, "connections from one address", 1),
     Option("presence_limit", int, 250, "largest room whose members get JOIN/LEAVE/QUIT lines", 0),
     Option("log_level", str, "info", "logging level", None, None, LOG_LEVELS),
+    Option(
+        "operators",
+        tuple,
+        (),
+        "names whose accounts may moderate (a TOML list, or comma-separated as a flag)",
+        None,
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -94,6 +103,7 @@ class Config:
     max_per_ip: int = 100
     presence_limit: int = 250
     log_level: str = "info"
+    operators: tuple[str, ...] = ()
 
     @property
     def db_path(self) -> str:
@@ -132,6 +142,8 @@ def check(option: Option, raw: Any, where: str) -> Any:
             value = float(raw)
             if not math.isfinite(value):
                 raise ValueError
+        elif option.kind is tuple:
+            return _names(raw, where)
         else:
             what += " a text"
             if not isinstance(raw, str):
@@ -152,6 +164,34 @@ def check(option: Option, raw: Any, where: str) -> Any:
     if option.kind in (int, float) and high is not None and value > high:
         raise ConfigError(f"{what} from {_show(low)} to {_show(high)}, not {raw!r}")
     return value
+
+
+def _names(raw: Any, where: str) -> tuple[str, ...]:
+    """A list of user names: a TOML list of strings, or one comma-separated string (a flag).
+
+    Raises:
+        ConfigError: not a list of strings, an invalid name, or a name twice.
+    """
+    if isinstance(raw, str):
+        items: list[Any] = [part.strip() for part in raw.split(",") if part.strip()]
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise ConfigError(f"{where} takes a list of names, not {raw!r}")
+    names: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"{where} takes a list of names, not {item!r}")
+        try:
+            name = validate_name(item.strip())
+        except ProtocolError as exc:
+            raise ConfigError(f"{where}: {item!r} is not a valid name ({exc.message})") from None
+        if fold(name) in seen:
+            raise ConfigError(f"{where}: {item!r} is listed twice")
+        seen.add(fold(name))
+        names.append(name)
+    return tuple(names)
 
 
 def _show(bound: float | None) -> str:
@@ -188,7 +228,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", metavar="FILE", help="a TOML file with the same keys as these flags"
     )
     for option in OPTIONS:
-        shown = option.default if option.default != "" else None
+        shown = "none" if option.default == () else option.default if option.default != "" else None
         help_text = (
             option.help
             if option.choices is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from tertulia.core.handlers.moderation import check_invited
+from tertulia.core.hub import ban_text
 from tertulia.core.ports import Account, StoredMessage, StoreUnavailable
 from tertulia.core.rooms import Room
 from tertulia.core.session import Session
@@ -21,6 +23,7 @@ def identify(s: Session, cmd: Command) -> None:
     key = fold(cmd.name)
     if key in hub.users:
         raise ProtocolError(ErrorCode.NAME_IN_USE, f"{cmd.name} is taken; choose another name")
+    refuse_banned(s, cmd.name, key)
     account = hub.accounts.get(key)
     if account is None:
         claim(s, cmd.name, key, None, cmd.ref)
@@ -44,16 +47,33 @@ def _verified(s: Session, cmd: Command, account: Account, ok: bool) -> None:
         elif account.key in s.hub.users:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
         else:
-            claim(s, cmd.name, account.key, account.color, cmd.ref)
+            claim(s, cmd.name, account.key, account.color, cmd.ref, authenticated=True)
     finally:
         s.release()
 
 
-def claim(s: Session, name: str, key: str, color: str | None, ref: Ref) -> None:
-    """Give the session its name and colour, then put it in #general."""
+def refuse_banned(s: Session, name: str, key: str) -> None:
+    """Raise FORBIDDEN when the name is banned (IDENTIFY, NICK).
+
+    Raises:
+        ProtocolError: ``FORBIDDEN``.
+    """
+    ban = s.hub.name_ban(key)
+    if ban is not None:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"{name} is {ban_text(ban)}")
+
+
+def claim(
+    s: Session, name: str, key: str, color: str | None, ref: Ref, authenticated: bool = False
+) -> None:
+    """Give the session its name and colour, then put it in #general.
+
+    ``authenticated``: the account's password was given (operator rights need it).
+    """
     hub = s.hub
     s.name = name
     s.key = key
+    s.account = key if authenticated else None
     s.set_color(color or hub.colors.draw())
     hub.colors.hold(s.color)
     hub.users[key] = s
@@ -112,6 +132,7 @@ def nick(s: Session, cmd: Command) -> None:
             raise ProtocolError(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name")
         if key in hub.accounts:
             raise ProtocolError(ErrorCode.AUTH_REQUIRED, f"{new} is registered to someone else")
+        refuse_banned(s, new, key)
         del hub.users[s.key]
         hub.users[key] = s
         for room in s.rooms.values():
@@ -125,7 +146,10 @@ def nick(s: Session, cmd: Command) -> None:
 
 def join(s: Session, cmd: Command) -> None:
     assert cmd.room is not None
-    enter(s, s.hub.room(cmd.room), cmd.ref, reply=True)
+    room = s.hub.room(cmd.room, creator=s)
+    if room.invite_only and s.key not in room.members:
+        check_invited(s, room)
+    enter(s, room, cmd.ref, reply=True)
 
 
 def leave(s: Session, cmd: Command) -> None:
