@@ -107,6 +107,8 @@ def test_help_lists_every_option_with_its_default() -> None:
             assert "default" in text, text
             continue
         shown = {f"(default: {option.default})"}
+        if isinstance(option.default, tuple):
+            shown = {f"(default: {','.join(option.default)})"}
         if isinstance(option.default, float):
             shown.add(f"(default: {option.default:g})")
         assert any(s in text for s in shown), f"{option.flag}: no {shown} in {text!r}"

@@ -35,6 +35,7 @@ from tertulia.core.ports import (
     StoredMessage,
     StoreUnavailable,
 )
+from tertulia.core.ratelimit import ConnectionRateLimiter
 from tertulia.core.rooms import Room
 from tertulia.core.session import (
     VARIANT_JSON,
@@ -111,6 +112,9 @@ class Hub:
         #: Bans by (kind, key); expired ones are dropped by :meth:`tick`.
         self.bans: dict[tuple[str, str], Ban] = {(b.kind, b.key): b for b in snapshot.bans}
         self._next_purge = 0.0
+        self.connect_limiter = ConnectionRateLimiter(
+            settings.connect_rate, settings.connect_burst, settings.connect_exempt
+        )
 
     # ------------------------------------------------------------ connections
 
@@ -125,7 +129,12 @@ class Hub:
             session.closed = True
             peer.close()
             return session
-        if len(self.sessions) >= s.max_connections or self.per_address[address] >= s.max_per_ip:
+        too_often = not self.connect_limiter.allow(address, self.clock())
+        if (
+            too_often
+            or len(self.sessions) >= s.max_connections
+            or self.per_address[address] >= s.max_per_ip
+        ):
             session.send(
                 session.enc.bye(
                     ByeCode.TOO_MANY_CONNECTIONS.value, "too many connections; try again later"
@@ -202,6 +211,12 @@ class Hub:
                 continue
             if session.name is None and now - session.connected_at >= s.identify_timeout > 0:
                 session.end(ByeCode.IDENTIFY_TIMEOUT, "no IDENTIFY in time")
+                continue
+            since = session.partial_since
+            if since is not None and not session.paused and now - since >= s.line_timeout > 0:
+                # Slowloris: bytes trickle in (so the ping timer never fires)
+                # but a line never ends.  Cut it like a peer that went quiet.
+                session.end(ByeCode.PING_TIMEOUT, f"no end of line for {int(now - since)} s")
                 continue
             if s.ping_interval <= 0:
                 continue

@@ -93,6 +93,7 @@ class Session:
         "key",
         "last_rx",
         "name",
+        "partial_since",
         "paused",
         "peer",
         "pinged",
@@ -129,6 +130,8 @@ class Session:
         self.last_rx = now
         self.pinged = False
         self.paused = False
+        #: When the unfinished line the front end holds began (None: none).
+        self.partial_since: float | None = None
 
     def __repr__(self) -> str:
         return f"Session(#{self.conn_id} {self.name or '-'} {self.address})"
@@ -171,6 +174,17 @@ class Session:
         """The front end received bytes (a whole line or not): the peer is alive."""
         self.last_rx = self.hub.clock()
         self.pinged = False
+
+    def unfinished(self, pending: bool, completed: bool) -> None:
+        """After a chunk: does a line remain unfinished, did the chunk end any line?
+
+        The hub cuts a connection whose unfinished line is older than
+        ``--line-timeout`` (a slowloris trickles bytes that never end a line).
+        """
+        if not pending:
+            self.partial_since = None
+        elif completed or self.partial_since is None:
+            self.partial_since = self.last_rx
 
     def receive(self, line: Line | str) -> None:
         """Take one line from the front end: bytes, a ``str`` (WebSocket) or TOO_LONG."""

@@ -106,7 +106,8 @@ class Server:
     async def _tick(self) -> None:
         """Drive the hub's timeouts (identify, ping)."""
         c = self.config
-        periods = [p for p in (c.identify_timeout, c.ping_interval, c.ping_timeout) if p > 0]
+        timers = (c.identify_timeout, c.ping_interval, c.ping_timeout, c.line_timeout)
+        periods = [p for p in timers if p > 0]
         period = min([1.0, *[p / 4 for p in periods]])
         assert self.hub is not None
         while True:
