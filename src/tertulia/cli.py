@@ -2,9 +2,11 @@
 
 * ``tertulia serve [options]``: the server (:mod:`tertulia.server.cli`);
 * ``tertulia connect [HOST[:PORT]]``: the full-screen client, or with
-  ``--plain`` the line mode (:mod:`tertulia.client`);
-* ``tertulia`` alone: a server on port 3000 unless one runs there, and the
-  client on it (:mod:`tertulia.client.together`).
+  ``--plain`` the line mode (:mod:`tertulia.client`); ``--tls`` for TLS;
+* ``tertulia gencert``: a self-signed certificate for tests
+  (:mod:`tertulia.server.tls`);
+* ``tertulia`` alone: a server on port 3000 (and the web page on 8080)
+  unless one runs there, and the client on it (:mod:`tertulia.client.together`).
 
 A usage error exits with status 2 and one line on stderr.
 """
@@ -32,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=3000,
                         help="with no command: the port of the server to start or use "
                         "(default: 3000)")
+    parser.add_argument("--http-port", type=int, default=8080,
+                        help="with no command: the web page's port of the server it starts "
+                        "(default: 8080; 0 = no web page)")
     parser.add_argument("--name", help="with no command: your name in the chat")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     serve = commands.add_parser(
@@ -52,6 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
                          help="lines sent per second at most (default: 10; 0 = no pacing)")
     connect.add_argument("--burst", type=int, default=20,
                          help="lines sent at once before --rate applies (default: 20)")
+    connect.add_argument("--tls", action="store_true",
+                         help="connect over TLS (default port: 3001)")
+    connect.add_argument("--insecure", action="store_true",
+                         help="with --tls: accept any certificate (self-signed, for tests)")
+    connect.add_argument("--ca", metavar="FILE",
+                         help="with --tls: trust the certificates in this PEM file "
+                         "(a self-signed server's cert.pem)")
+    gencert = commands.add_parser(
+        "gencert",
+        help="write a self-signed TLS certificate and key (for tests)",
+        description="Write cert.pem and key.pem, a self-signed certificate and its key, "
+        "for tertulia serve --tls-port. For tests and private servers: a public server "
+        "needs a certificate from a real authority.",
+    )
+    gencert.add_argument("--out", metavar="DIR", default=".",
+                         help="the folder to write them in (default: the current one)")
+    gencert.add_argument("--host", metavar="NAME", action="append",
+                         help="a host name or IP address the certificate is for; repeat "
+                         "for more (default: localhost, 127.0.0.1, ::1)")
+    gencert.add_argument("--force", action="store_true",
+                         help="replace cert.pem and key.pem if they exist")
     return parser
 
 
@@ -61,15 +87,22 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command is None:
         from tertulia.client.together import main as together
 
-        return together(ns.port, ns.name)
+        return together(ns.port, ns.name, ns.http_port)
+    if ns.command == "gencert":
+        from tertulia.server.tls import gencert_main
+
+        return gencert_main(ns)
     if ns.command == "connect":
+        from tertulia.client.plain import TlsChoice, main_from_args
+
+        if (ns.insecure or ns.ca) and not ns.tls:
+            parser.error("--insecure and --ca go with --tls")
+        tls = TlsChoice(ns.insecure, ns.ca) if ns.tls else None
         if not ns.plain:
             from tertulia.client.tui import main_from_args as full_screen
 
-            return full_screen(ns.address, ns.name)
-        from tertulia.client.plain import main_from_args
-
-        return main_from_args(ns.address, ns.name, ns.rate, ns.burst)
+            return full_screen(ns.address, ns.name, tls)
+        return main_from_args(ns.address, ns.name, ns.rate, ns.burst, tls)
     from tertulia.server.cli import serve_main
 
     return serve_main(ns)

@@ -292,7 +292,7 @@ class Hub:
         return (
             key is not None
             and key in self.operators
-            and session.account == key
+            and session.verified == key
             and key in self.accounts
         )
 

@@ -222,6 +222,10 @@ class Store(Protocol):
         """Read the latest ``limit`` audit entries, oldest first."""
         ...
 
+    def delete_account(self, key: str, done: WriteDone) -> None:
+        """Forget an account (no error if there is none)."""
+        ...
+
     async def close(self) -> None:
         """Finish every queued operation, then close.  Idempotent."""
         ...
@@ -267,4 +271,9 @@ class PasswordHasher(Protocol):
 
     def verify(self, password_hash: str, password: str, done: VerifyDone) -> None:
         """Check a password against a hash; ``done`` gets the verdict."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when a hash that just verified should be replaced (old scheme or
+        weaker parameters); cheap, called on the loop."""
         ...

@@ -46,7 +46,7 @@ from tertulia.protocol.commands import (
 )
 from tertulia.protocol.errors import BAD_LINE_CODES, ByeCode, ErrorCode, ProtocolError
 from tertulia.protocol.jsonmode import JsonEncoder
-from tertulia.protocol.lines import Line, _TooLong
+from tertulia.protocol.lines import Line, _NotText, _TooLong
 from tertulia.protocol.messages import Ref
 from tertulia.protocol.textmode import TextEncoder
 
@@ -99,6 +99,7 @@ class Session:
         "pinged",
         "rooms",
         "variant",
+        "verified",
         "xterm",
     )
 
@@ -113,8 +114,12 @@ class Session:
         self.colors_on = True
         self.name: str | None = None
         self.key: str | None = None
-        #: The key of the account whose password this session gave, if any.
+        #: The key of the account this connection proved it owns (by its
+        #: password or by registering it); NICK back to it is allowed.
         self.account: str | None = None
+        #: The key of the account whose password this connection gave at
+        #: IDENTIFY (operator rights need it; registering is not enough).
+        self.verified: str | None = None
         self.color = ""
         self.xterm = 0
         self.rooms: dict[str, Room] = {}
@@ -187,7 +192,7 @@ class Session:
             self.partial_since = self.last_rx
 
     def receive(self, line: Line | str) -> None:
-        """Take one line from the front end: bytes, a ``str`` (WebSocket) or TOO_LONG."""
+        """Take one line from the front end: bytes, a ``str``, TOO_LONG or NOT_TEXT (WebSocket)."""
         if self.closed:
             return
         over_rate = not self.bucket.take(self.hub.clock())
@@ -275,6 +280,10 @@ class Session:
                 raise ProtocolError(
                     ErrorCode.LINE_TOO_LONG,
                     f"a line has at most {self.hub.settings.max_line} bytes; it was not run",
+                )
+            if isinstance(line, _NotText):
+                raise ProtocolError(
+                    ErrorCode.BAD_ENCODING, "send text frames of UTF-8; a binary frame is not run"
                 )
             if isinstance(line, bytes):
                 try:

@@ -53,7 +53,7 @@ def run(config: Config) -> int:
 
 async def _serve(config: Config) -> int:
     from tertulia.core.ports import StoreUnavailable
-    from tertulia.server.app import Server
+    from tertulia.server.app import ListenError, Server
 
     loop = asyncio.get_running_loop()
     stop, fast = asyncio.Event(), asyncio.Event()
@@ -71,20 +71,26 @@ async def _serve(config: Config) -> int:
     server = Server(config)
     try:
         await server.start()
-    except OSError as exc:
-        where = f"{config.host or '*'}:{config.port}"
+    except ListenError as exc:
+        where = f"{config.host or '*'}:{exc.port}"
         if exc.errno == errno.EADDRINUSE:
             print(
-                f"tertulia: port {config.port} is already in use ({where}); "
-                "stop the other server or choose another with --port",
+                f"tertulia: port {exc.port} is already in use ({where}); "
+                f"stop the other server or choose another with {exc.flag}",
                 file=sys.stderr,
             )
         else:
             print(f"tertulia: cannot start on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"tertulia: cannot start: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except StoreUnavailable as exc:
         print(f"tertulia: {exc}; check --db and the folder's permissions", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # the TLS certificate or key (read at start)
+        print(f"tertulia: {exc}", file=sys.stderr)
+        return 2
     await stop.wait()
     await server.stop(fast)
     return 0

@@ -54,6 +54,16 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 OPTIONS: tuple[Option, ...] = (
     Option("host", str, "", "address to listen on (default: all interfaces)", None),
     Option("port", int, 3000, "TCP port of the native protocol", 0, 65535),
+    Option(
+        "tls_port",
+        int,
+        0,
+        "TLS port of the native protocol (0 = no TLS; -1 = any free port, for tests)",
+        -1,
+        65535,
+    ),
+    Option("tls_cert", str, "", "PEM certificate (chain) for --tls-port (default: none)", None),
+    Option("tls_key", str, "", "PEM private key of --tls-cert (default: none)", None),
     Option("db", str, "", "SQLite file (default: tertulia.db in the user's data directory)", None),
     Option("history_on_join", int, 20, "messages sent on JOIN and IDENTIFY", 0, 500),
     Option("max_line", int, 4096, "longest line in bytes, without its end", 64, 1 << 20),
@@ -106,6 +116,22 @@ OPTIONS: tuple[Option, ...] = (
         "names whose accounts may moderate (a TOML list, or comma-separated as a flag)",
         None,
     ),
+    Option(
+        "http_port",
+        int,
+        8080,
+        "HTTP port of the web page (/), the WebSocket protocol (/ws) and /healthz (0 = off)",
+        0,
+        65535,
+    ),
+    Option(
+        "allowed_origins",
+        str,
+        "",
+        "comma-separated origins whose pages may open /ws, e.g. https://chat.example.org "
+        "('*' = any; default: only the page's own)",
+        None,
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -115,6 +141,9 @@ _BY_NAME = {o.name: o for o in OPTIONS}
 class Config:
     host: str = ""
     port: int = 3000
+    tls_port: int = 0
+    tls_cert: str = ""
+    tls_key: str = ""
     db: str = ""
     history_on_join: int = 20
     max_line: int = 4096
@@ -134,6 +163,8 @@ class Config:
     presence_limit: int = 250
     log_level: str = "info"
     operators: tuple[str, ...] = ()
+    http_port: int = 8080
+    allowed_origins: str = ""
 
     @property
     def db_path(self) -> str:
@@ -181,6 +212,10 @@ def check(option: Option, raw: Any, where: str) -> Any:
             value = raw
     except (TypeError, ValueError):
         raise ConfigError(f"{what}, not {raw!r}") from None
+    if option.name == "allowed_origins":
+        problem = origins_problem(value)
+        if problem:
+            raise ConfigError(f"{where} takes origins such as https://chat.example.org: {problem}")
     if option.choices is not None and value not in option.choices:
         raise ConfigError(f"{where} takes one of {', '.join(option.choices)}, not {raw!r}")
     low, high = option.minimum, option.maximum
@@ -235,6 +270,22 @@ def _items(raw: Any, where: str, kind: str) -> tuple[str, ...]:
         seen.add(key)
         out.append(value)
     return tuple(out)
+
+
+def parse_origins(text: str) -> frozenset[str]:
+    """The origins of ``--allowed-origins``, lower case, without a trailing ``/``."""
+    return frozenset(o.strip().rstrip("/").lower() for o in text.split(",") if o.strip())
+
+
+def origins_problem(text: str) -> str:
+    """What is wrong with an ``--allowed-origins`` value ('' when nothing)."""
+    for origin in parse_origins(text):
+        if origin == "*":
+            continue
+        scheme, sep, rest = origin.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
+            return f"{origin!r} is not scheme://host[:port]"
+    return ""
 
 
 def _show(bound: float | None) -> str:

@@ -192,6 +192,13 @@ class MemoryStore:
             return
         self._later(done, self._audit[-limit:] if limit > 0 else [])
 
+    def delete_account(self, key: str, done: WriteDone) -> None:
+        """Forget an account (no error if there is none)."""
+        if self._unavailable(done):
+            return
+        self._accounts.pop(key, None)
+        self._later(done, None)
+
     async def close(self) -> None:
         """Refuse further operations.  Idempotent.
 

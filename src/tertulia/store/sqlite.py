@@ -225,6 +225,7 @@ class _Kind(enum.Enum):
     UNBAN = "unban"
     AUDIT = "audit"
     READ_AUDIT = "read_audit"
+    DELETE_ACCOUNT = "delete_account"
     STOP = "stop"
 
 
@@ -406,6 +407,13 @@ class SqliteStore:
     def _submit(self, kind: _Kind, done: _Done, payload: object) -> None:
         if self._state is _State.OPEN:
             self._queue.put((kind, done, payload))
+        else:
+            self._reject(done)
+
+    def delete_account(self, key: str, done: WriteDone) -> None:
+        """Queue the removal of an account (no error if there is none)."""
+        if self._state is _State.OPEN:
+            self._queue.put((_Kind.DELETE_ACCOUNT, done, key))
         else:
             self._reject(done)
 
@@ -617,6 +625,9 @@ class SqliteStore:
                     entries = conn.execute(_LATEST_AUDIT, (max(0, payload),)).fetchall()
                     entries.reverse()
                     out.append((done, [AuditEntry(*e) for e in entries]))
+                elif kind is _Kind.DELETE_ACCOUNT:
+                    conn.execute("DELETE FROM accounts WHERE key = ?", (payload,))
+                    out.append((done, None))
                 else:  # pragma: no cover - the marker is removed by _serve
                     raise AssertionError(f"unexpected operation {kind}")
                 i += 1

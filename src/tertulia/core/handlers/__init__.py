@@ -46,6 +46,8 @@ HANDLERS: dict[Verb, Handler] = {
     Verb.VOICE: moderation.voice,
     Verb.DEVOICE: moderation.devoice,
     Verb.INVITE: moderation.invite,
+    Verb.PASSWORD: accounts.password,
+    Verb.UNREGISTER: accounts.unregister,
 }
 
 assert set(HANDLERS) == set(Verb), "every verb needs a handler"

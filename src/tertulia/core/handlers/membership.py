@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from functools import partial
 
 from tertulia.core.handlers.moderation import check_invited
@@ -13,6 +15,8 @@ from tertulia.protocol.commands import Command, Verb
 from tertulia.protocol.errors import ByeCode, ErrorCode, ProtocolError
 from tertulia.protocol.messages import Ref
 from tertulia.protocol.names import fold
+
+logger = logging.getLogger(__name__)
 
 
 def identify(s: Session, cmd: Command) -> None:
@@ -47,7 +51,12 @@ def _verified(s: Session, cmd: Command, account: Account, ok: bool) -> None:
         elif account.key in s.hub.users:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
         else:
-            claim(s, cmd.name, account.key, account.color, cmd.ref, authenticated=True)
+            s.account = account.key
+            s.verified = account.key
+            claim(s, cmd.name, account.key, account.color, cmd.ref)
+            assert cmd.password is not None
+            if s.hub.hasher.needs_rehash(account.password_hash):
+                rehash(s, account, cmd.password)
     finally:
         s.release()
 
@@ -63,17 +72,39 @@ def refuse_banned(s: Session, name: str, key: str) -> None:
         raise ProtocolError(ErrorCode.FORBIDDEN, f"{name} is {ban_text(ban)}")
 
 
-def claim(
-    s: Session, name: str, key: str, color: str | None, ref: Ref, authenticated: bool = False
-) -> None:
-    """Give the session its name and colour, then put it in #general.
+def rehash(s: Session, account: Account, password: str) -> None:
+    """Replace an old-scheme hash (scrypt) by a new one, now that the password is known.
 
-    ``authenticated``: the account's password was given (operator rights need it).
+    The login has already succeeded with the old hash; the session is held
+    until the new hash is saved (once per account, tens of milliseconds), so
+    that a shutdown waits for it.  If the save fails the old hash still
+    works, and is replaced next time.
     """
+    hub = s.hub
+    s.hold()
+
+    def hashed(password_hash: str) -> None:
+        current = hub.accounts.get(account.key)
+        if current is None or current.password_hash != account.password_hash:
+            s.release()  # changed or removed meanwhile: leave it alone
+            return
+        upgraded = replace(current, password_hash=password_hash)
+        hub.accounts[account.key] = upgraded
+        hub.store.save_account(upgraded, saved)
+
+    def saved(result: StoreUnavailable | None) -> None:
+        if isinstance(result, StoreUnavailable):
+            logger.warning("could not save an upgraded password hash: %s", result)
+        s.release()
+
+    hub.hasher.hash(password, hashed)
+
+
+def claim(s: Session, name: str, key: str, color: str | None, ref: Ref) -> None:
+    """Give the session its name and colour, then put it in #general."""
     hub = s.hub
     s.name = name
     s.key = key
-    s.account = key if authenticated else None
     s.set_color(color or hub.colors.draw())
     hub.colors.hold(s.color)
     hub.users[key] = s
@@ -130,7 +161,7 @@ def nick(s: Session, cmd: Command) -> None:
     if key != s.key:
         if key in hub.users:
             raise ProtocolError(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name")
-        if key in hub.accounts:
+        if key in hub.accounts and key != s.account:
             raise ProtocolError(ErrorCode.AUTH_REQUIRED, f"{new} is registered to someone else")
         refuse_banned(s, new, key)
         del hub.users[s.key]

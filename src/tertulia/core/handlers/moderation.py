@@ -60,7 +60,7 @@ def has_rights(s: Session, room: Room) -> bool:
         return True
     if not room.creator or s.key != room.creator:
         return False
-    return s.account == s.key or room.creator_conn == s.conn_id
+    return s.verified == s.key or room.creator_conn == s.conn_id
 
 
 def check_speak(s: Session, room: Room) -> None:
