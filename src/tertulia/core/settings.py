@@ -29,5 +29,7 @@ class CoreSettings:
     connect_burst: int = 30
     #: Networks that --connect-rate does not limit.
     connect_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1")
+    #: Rooms one user may be in at once (#general included).
+    max_rooms: int = 200
     #: Seconds an unfinished line may take (slowloris); 0 = no limit.
     line_timeout: float = 30.0

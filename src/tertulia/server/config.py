@@ -92,6 +92,7 @@ OPTIONS: tuple[Option, ...] = (
         0,
     ),
     Option("connect_burst", int, 30, "new connections from one address at once", 1),
+    Option("max_rooms", int, 200, "rooms one user may be in at once, #general included", 1),
     Option(
         "connect_exempt",
         tuple,
@@ -158,6 +159,7 @@ class Config:
     max_per_ip: int = 100
     connect_rate: float = 5.0
     connect_burst: int = 30
+    max_rooms: int = 200
     connect_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1")
     line_timeout: float = 30.0
     presence_limit: int = 250

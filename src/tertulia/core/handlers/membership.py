@@ -177,7 +177,11 @@ def nick(s: Session, cmd: Command) -> None:
 
 def join(s: Session, cmd: Command) -> None:
     assert cmd.room is not None
-    room = s.hub.room(cmd.room, creator=s)
+    existing = s.hub.find_room(cmd.room)
+    limit = s.hub.settings.max_rooms
+    if (existing is None or existing.key not in s.rooms) and len(s.rooms) >= limit:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"you are in {limit} rooms; LEAVE one first")
+    room = existing or s.hub.room(cmd.room, creator=s)
     if room.invite_only and s.key not in room.members:
         check_invited(s, room)
     enter(s, room, cmd.ref, reply=True)
