@@ -356,6 +356,42 @@ def test_a_private_conversation_follows_a_rename(web_server: WebServer,
     assert_clean(ana)
 
 
+def test_kicked_from_a_room_then_from_the_server(web_server: WebServer,
+                                                 open_tab: OpenTab) -> None:
+    """A kick from a room drops it from the page; a kick from #general ends the chat,
+    and the page does not reconnect by itself."""
+    server = web_server(rate=0, operators=("Root",))
+    with Client(server.port) as first:
+        first.identify("Root")
+        first.send("@<- REGISTER clave-de-root")
+        first.until("^@-> OK REGISTER Root$")
+    with Client(server.port) as root:
+        root.send("@<- IDENTIFY Root clave-de-root")
+        root.until("^@-> OK IDENTIFY Root ")
+        ana = open_tab(url(server))
+        login(ana, "Ana")
+        type_line(ana, "/join #tapas")
+        expect(ana.page.locator("#here")).to_have_text("#tapas", timeout=MS)
+        root.send("@<- JOIN #tapas")
+        root.until("^@-> OK JOIN #tapas$")
+        root.send("@<- KICK #tapas Ana calma")
+        root.until("^@-> OK KICK #tapas Ana$")
+        expect(ana.page.locator("#here")).to_have_text("#general", timeout=MS)
+        expect(conversation(ana, "#tapas")).to_have_count(0)
+        expect(ana.page.locator(".system.error", has_text="no longer in #tapas")).to_have_count(1)
+        root.send("@<- KICK #general Ana")
+        root.until("^@-> OK KICK #general Ana$")
+        root.until("^@-> QUIT Ana ")
+        expect(ana.page.locator("#gone")).to_be_visible(timeout=MS)
+        expect(ana.page.locator("#gone-text")).to_contain_text("kicked by Root")
+        root.send("@<- USERS")
+        users = root.lines_until("^@-> OK USERS ")
+        time.sleep(1.5)  # longer than the first reconnect delay
+        root.send("@<- USERS")
+        assert root.lines_until("^@-> OK USERS ") == users  # Ana did not come back
+    assert_clean(ana)
+
+
 def test_name_in_use_is_said_on_the_login_form(web_server: WebServer,
                                                open_tab: OpenTab) -> None:
     server = web_server()

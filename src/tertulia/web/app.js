@@ -285,6 +285,15 @@ function handle(obj) {
       break;
     }
     case "leave": {
+      if (fold(obj.name) === fold(state.me)) {
+        // Put out of a room by someone else (a kick): the room goes, #general says why.
+        state.conversations.delete(fold(obj.room));
+        saveRooms();
+        systemLine(conversation(GENERAL), t("removed", { room: obj.room, reason: obj.reason }),
+          "error");
+        switchTo(state.conversations.has(state.current) ? state.current : fold(GENERAL));
+        break;
+      }
       const conv = conversation(obj.room);
       conv.members.delete(fold(obj.name));
       systemLine(conv, t("left", { name: obj.name, reason: obj.reason }));
