@@ -419,3 +419,59 @@ def test_shutdown_says_bye_and_closes_1001(tmp_path: Path) -> None:
     assert got[-1]["type"] == "bye" and got[-1]["code"] == "SERVER_SHUTDOWN"
     assert ana.close_code == 1001
     ana.close()
+
+
+# ------------------------------------------------------------------ adversarial
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fragmented", [False, True], ids=["one-frame", "fragments"])
+def test_ten_megabyte_frames_are_cut_and_not_kept(tmp_path: Path, fragmented: bool) -> None:
+    """20 WebSockets each send 10 MB as one message (one frame, or 64 KiB fragments):
+    each is closed with 1009 once past the frame limit, the server's memory grows by
+    far less than what was sent, and a TCP and a web user chat on throughout."""
+    from tests.integration.harness import spawn_server
+    from tests.integration.test_adversarial import MIB, rss
+
+    http_port = _free_port()
+    with spawn_server("--http-port", str(http_port), "--history-on-join", "0", "--rate", "0",
+                      tmp_path=tmp_path) as (proc, port), Client(port) as bob:
+        bob.identify("Bob")
+        ana = WsClient(http_port)
+        ana.identify("Ana")
+        bob.until(r"^@-> JOIN #general Ana ")
+        baseline = rss(proc.pid)
+        attackers = [WsClient(http_port) for _ in range(20)]
+        size = 10 * MIB
+        chunk = b"x" * (64 * 1024)
+        for n, attacker in enumerate(attackers):
+            try:
+                if fragmented:
+                    for i in range(size // len(chunk)):
+                        attacker.send_frame(TEXT if i == 0 else CONTINUATION, chunk, fin=False)
+                else:
+                    attacker.sock.sendall(attacker.frame_bytes(TEXT, b"x" * size))
+            except OSError:
+                pass  # cut while sending: what should happen
+            ana.send_json({"cmd": "say", "text": f"still here {n}"})
+            assert ana.until(type="message", text=f"still here {n}")
+            bob.until(f"> still here {n}$")
+        for attacker in attackers:
+            try:
+                attacker.until_closed()
+                assert attacker.close_code == 1009
+            except ConnectionError:
+                pass  # reset before the close frame could be read: also cut
+            attacker.close()
+        grown = rss(proc.pid) - baseline
+        assert grown < 16 * MIB, f"RSS grew by {grown / MIB:.1f} MiB for {20 * size // MIB} MiB sent"
+        ana.send_json({"cmd": "ping", "token": "end"})
+        assert ana.until(type="ok", cmd="ping")["token"] == "end"
+        ana.close()
+        assert proc.poll() is None
