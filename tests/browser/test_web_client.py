@@ -273,6 +273,15 @@ def test_phone_width_dark_mode_and_spanish(web_server: WebServer, open_tab: Open
         expect(eva.page.locator("#menu")).to_be_visible()
         expect(eva.page.locator("#input")).to_have_attribute("placeholder",
                                                              re.compile("^Mensaje a #general"))
+        eva.page.fill("#input", "/he")
+        eva.page.press("#input", "Tab")  # completes the command
+        expect(eva.page.locator("#input")).to_have_value("/help ")
+        eva.page.press("#input", "Enter")
+        expect(eva.page.locator(".system", has_text="/join #sala")).to_have_count(1, timeout=MS)
+        eva.page.fill("#input", "hola B")
+        eva.page.press("#input", "Tab")  # and names
+        expect(eva.page.locator("#input")).to_have_value("hola Bob ")
+        eva.page.fill("#input", "")
         eva.shot("06-phone-chat-dark-es")
         eva.page.click("#menu")
         expect(eva.page.locator("#sidebar")).to_be_in_viewport()
