@@ -208,7 +208,9 @@ def test_reconnect_after_a_restart_catches_up_and_keeps_the_draft(
         expect(message(ana, "antes del corte")).to_have_count(1, timeout=MS)
     ana.page.fill("#input", "esto no se pierde")
     first.stop()
-    expect(ana.page.locator("#status")).to_contain_text("Connection lost", timeout=MS)
+    expect(ana.page.locator("#status")).to_contain_text(
+        re.compile(r"^The server is restarting\. Trying again in \d+ s…$"), timeout=MS)
+    ana.shot("08-reconnecting-with-a-draft")
     second = web_server(http=first.http_port, rate=0)
     with Client(second.port) as bob:
         bob.identify("Bob")

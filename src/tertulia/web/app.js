@@ -189,10 +189,10 @@ function closed({ bye }) {
     showGone(t("bye", { text: bye.text }));
     return;
   }
-  const why = bye && bye.code === "SERVER_SHUTDOWN" ? t("byeShutdown") + " "
-    : bye && bye.code === "SLOW_CONSUMER" ? t("byeSlow") + " " : "";
+  const why = bye && bye.code === "SERVER_SHUTDOWN" ? t("byeShutdown")
+    : bye && bye.code === "SLOW_CONSUMER" ? t("byeSlow") : t("lost");
   conn.reconnectLater((s) => {
-    const text = why + t("reconnectIn", { s });
+    const text = `${why} ${t("reconnectIn", { s })}`;
     if (state.everConnected) setStatus(text, true);
     else showLoginError(text);
   });
