@@ -17,7 +17,7 @@ import pytest
 
 from tertulia.frontends import http as http_frontend
 from tertulia.frontends.http import client_address, origin_allowed
-from tertulia.frontends.websocket import framed, max_frame, text_frames
+from tertulia.frontends.websocket import Framer, max_frame, text_frames
 from tertulia.server.config import origins_problem, parse_origins
 from tests.integration.harness import Client, ServerThread, server_config
 from tests.integration.wsclient import (
@@ -76,15 +76,17 @@ def test_text_frames_one_frame_per_line_with_every_length_form() -> None:
     assert rest[10:] == b"y" * 70000
 
 
-def test_framed_frames_a_shared_message_once() -> None:
+def test_framer_frames_a_shared_message_once() -> None:
     """The hub hands one bytes object to every member: it is framed once, not per member."""
+    framed = Framer()
     message = b'{"type":"message","text":"hola"}\n'
     first = framed(message)
     assert first == text_frames(message)
     assert framed(message) is first  # the same object: reused
-    other = bytes(message)  # equal but another object: framed again, the same frames
-    assert framed(b"x" + other[1:]) == text_frames(b"x" + other[1:])
+    other = b"x" + message[1:]
+    assert framed(other) == text_frames(other)
     assert framed(message) == first
+    assert Framer()(other) == text_frames(other)  # one cache per server, not shared
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from aiohttp import web
 from tertulia import __version__
 from tertulia.core.hub import Hub
 from tertulia.frontends.outbox import Flusher
-from tertulia.frontends.websocket import ABORT_AFTER, WebSocketConnection, max_frame
+from tertulia.frontends.websocket import ABORT_AFTER, Framer, WebSocketConnection, max_frame
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ class HttpFrontend:
         self.allowed_origins = allowed_origins
         self.max_connections = max_connections
         self.connections: set[WebSocketConnection] = set()
+        self.framer = Framer()
         self.stopping = False
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.base_events.Server | None = None
@@ -241,6 +242,7 @@ class HttpFrontend:
             transport,
             client_address(request.remote),
             self.connections.discard,
+            self.framer,
         )
         self.connections.add(conn)
         await conn.run()

@@ -14,9 +14,8 @@ implements the core's :class:`~tertulia.core.ports.Peer` the same way:
   is not read at all: aiohttp closes with 1009 (RFC 6455 §7.4.1).
 * **Out.**  ``send`` frames the lines (one text frame per line) and appends
   them to a list; the shared :class:`~tertulia.frontends.outbox.Flusher`
-  flushes once per loop turn, in one ``transport.write``.  The hub hands the
-  same ``bytes`` object to every member of a room in a row, so a one-entry
-  cache frames a room message once, not once per member.
+  flushes once per loop turn, in one ``transport.write``.  A room message
+  is framed once for all its members (:class:`Framer`).
   We frame server messages ourselves (unmasked, uncompressed: RFC 6455 §5.2);
   the response is made with ``compress=False``, so aiohttp's writer keeps no
   state that our writes could disturb, and both write whole frames only.
@@ -94,14 +93,27 @@ def text_frames(data: bytes) -> bytes:
     return b"".join(parts)
 
 
-_last: list[bytes] = [b"", b""]  # (lines, their frames): the one-entry cache of framed()
+class Framer:
+    """:func:`text_frames` with a one-entry cache: the last ``bytes`` object framed.
 
+    The hub hands the same ``bytes`` object to every member of a room in a
+    row, so a room message is framed once, not once per member.  One per
+    server (its loop thread owns it): a cache shared between servers running
+    in several threads of one process would hand one server's frames to
+    another's clients.
+    """
 
-def framed(data: bytes) -> bytes:
-    """:func:`text_frames` of ``data``, reusing the last result for the same object."""
-    if data is not _last[0]:
-        _last[0], _last[1] = data, text_frames(data)
-    return _last[1]
+    __slots__ = ("_data", "_frames")
+
+    def __init__(self) -> None:
+        self._data = b""
+        self._frames = b""
+
+    def __call__(self, data: bytes) -> bytes:
+        if data is not self._data:
+            self._frames = text_frames(data)
+            self._data = data
+        return self._frames
 
 
 class WebSocketConnection:
@@ -115,6 +127,7 @@ class WebSocketConnection:
         "buffered",
         "closing",
         "flusher",
+        "framer",
         "frozen",
         "held",
         "hub",
@@ -135,9 +148,11 @@ class WebSocketConnection:
         transport: asyncio.Transport,
         address: str,
         on_close: Callable[[WebSocketConnection], None],
+        framer: Framer | None = None,
     ) -> None:
         self.hub = hub
         self.flusher = flusher
+        self.framer = framer or Framer()
         self.max_sendq = max_sendq
         self.max_line = hub.settings.max_line
         self.ws = ws
@@ -208,7 +223,7 @@ class WebSocketConnection:
             return
         if not self.out:
             self.flusher.mark(self)
-        frames = framed(data)
+        frames = self.framer(data)
         self.out.append(frames)
         self.held += len(frames)
         if self.held + self.buffered > self.max_sendq:
