@@ -2,12 +2,15 @@
 
 Task ownership: the event loop thread owns the hub, every session and every
 connection.  The store owns its own thread; the password hasher owns a small
-pool.  :class:`Server` owns the listening sockets and the timer task.
+pool.  :class:`Server` owns the listening sockets and the timer task; its
+:class:`~tertulia.frontends.http.HttpFrontend` (when ``--http-port`` is on)
+owns the aiohttp application and one reading task per WebSocket.
 
-Shutdown order (PROTOCOL.md §7): stop accepting; stop reading; let every line
-already read finish (its messages stored and delivered), up to
-:data:`DRAIN_DEADLINE`; send ``BYE SERVER_SHUTDOWN``; let output drain; close
-the store.
+Shutdown order (PROTOCOL.md §7): stop accepting (TCP, TLS and HTTP); stop
+reading (every connection, WebSockets too); let every line already read finish
+(its messages stored and delivered), up to :data:`DRAIN_DEADLINE`; send
+``BYE SERVER_SHUTDOWN`` (WebSockets then close with 1001); let output drain;
+end the remaining HTTP connections; close the store.
 """
 
 from __future__ import annotations
