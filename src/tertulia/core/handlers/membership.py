@@ -50,6 +50,10 @@ def _verified(s: Session, cmd: Command, account: Account, ok: bool) -> None:
             s.error(ErrorCode.AUTH_FAILED, "wrong password for that name", Verb.IDENTIFY, cmd.ref)
         elif account.key in s.hub.users:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
+        elif s.hub.name_ban(account.key) is not None:  # banned while the password was checked
+            ban = s.hub.name_ban(account.key)
+            assert ban is not None
+            s.error(ErrorCode.FORBIDDEN, f"{cmd.name} is {ban_text(ban)}", Verb.IDENTIFY, cmd.ref)
         else:
             s.account = account.key
             s.verified = account.key
