@@ -33,3 +33,9 @@ class CoreSettings:
     max_rooms: int = 200
     #: Seconds an unfinished line may take (slowloris); 0 = no limit.
     line_timeout: float = 30.0
+    #: Password guessing (core.throttle): first delay, failures that lock, lock length.
+    auth_delay: float = 1.0
+    auth_lock_after: int = 10
+    auth_lock_for: float = 300.0
+    #: Private messages kept for one offline registered user (0 = none kept).
+    offline_limit: int = 100
