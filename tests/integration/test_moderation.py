@@ -89,6 +89,9 @@ def test_others_get_forbidden_and_an_operator_needs_its_password(
     root.send("@<- NICK Rooty")  # another name: the rights stay with Root
     root.expect("@-> OK NICK Rooty")
     err(root, "@<- ANNOUNCE as Rooty", "FORBIDDEN")
+    assert reply(root, "@<- NICK Root") == "@-> OK NICK Root"  # its own account: back
+    assert bob.until(r"^@-> NICK Rooty ") == "@-> NICK Rooty Root"
+    assert reply(root, "@<- ANNOUNCE back as Root") == "@-> OK ANNOUNCE 1"
 
 
 def test_help_lists_operator_verbs_to_operators_only(
