@@ -533,9 +533,10 @@ class SqliteStore:
                 f"{self._path} has schema version {version}; this server knows {SCHEMA_VERSION}"
             )
         conn.executescript(_SCHEMA)  # idempotent: creates only what is missing
-        version = max(version, 1)
+        new_file, version = version == 0, max(version, 1)
         for step in range(version + 1, SCHEMA_VERSION + 1):
-            logger.info("store %s: upgrading the schema to version %d", self._path, step)
+            if not new_file:
+                logger.info("store %s: upgrading the schema to version %d", self._path, step)
             conn.executescript(_MIGRATIONS[step])
         (seq,) = conn.execute(
             "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'messages'"
