@@ -227,8 +227,8 @@ class Hub:
     def tick(self) -> None:
         """Enforce the identify and ping timeouts; call about once a second or faster.
 
-        About once a minute it also forgets bans and mutes that have ended.
         Without a ``later`` (core tests), also runs the delayed callbacks now due.
+        About once a minute it also forgets bans and mutes that have ended.
         """
         now = self.clock()
         while self._due and self._due[0][0] <= now:

@@ -173,10 +173,10 @@ class StoreUnavailable(Exception):
 AppendDone = Callable[[StoredMessage | StoreUnavailable], None]
 HistoryDone = Callable[[list[StoredMessage] | StoreUnavailable], None]
 WriteDone = Callable[[StoreUnavailable | None], None]
-AuditDone = Callable[[list[AuditEntry] | StoreUnavailable], None]
 #: True: kept; False: the recipient already has ``limit`` messages waiting.
 KeepDone = Callable[[bool | StoreUnavailable], None]
 KeptDone = Callable[[list[KeptPrivate] | StoreUnavailable], None]
+AuditDone = Callable[[list[AuditEntry] | StoreUnavailable], None]
 
 
 class Store(Protocol):

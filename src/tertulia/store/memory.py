@@ -82,9 +82,9 @@ class MemoryStore:
         self._rooms: dict[str, RoomRecord] = {}
         self._accounts: dict[str, Account] = {}
         self._messages: dict[str, _Room] = {}
+        self._kept: dict[str, list[KeptPrivate]] = {}
         self._bans: dict[tuple[str, str], Ban] = {}
         self._audit: list[AuditEntry] = []
-        self._kept: dict[str, list[KeptPrivate]] = {}
         self._next_id = 1
         self._next_kept = 1
         self._closed = False

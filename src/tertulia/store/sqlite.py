@@ -72,14 +72,12 @@ logger = logging.getLogger(__name__)
 MAX_BATCH: Final = 1024
 
 #: The schema version kept in ``PRAGMA user_version``.
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 _SYNCHRONOUS_MODES: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _MAX_ROWID: Final = 2**63 - 1
 
-#: The tables of version 1, created if missing (so also in a version-1 file
-#: from before ``kept_privates``); then _MIGRATIONS take the file to
-#: SCHEMA_VERSION.
+#: The schema of version 1, for a new file; _MIGRATIONS take it to SCHEMA_VERSION.
 _SCHEMA: Final = """
 BEGIN;
 CREATE TABLE IF NOT EXISTS messages (
@@ -104,15 +102,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     password_hash TEXT NOT NULL,
     color TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS kept_privates (
-    number INTEGER PRIMARY KEY AUTOINCREMENT,
-    recipient_key TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    color TEXT NOT NULL,
-    text TEXT NOT NULL,
-    ts TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS kept_privates_recipient ON kept_privates (recipient_key, number);
+PRAGMA user_version = 1;
 COMMIT;
 """
 
@@ -146,6 +136,21 @@ CREATE TABLE audit (
     detail TEXT NOT NULL
 );
 PRAGMA user_version = 2;
+COMMIT;
+""",
+    # 3: private messages kept for offline registered users.
+    3: """
+BEGIN;
+CREATE TABLE IF NOT EXISTS kept_privates (
+    number INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient_key TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    color TEXT NOT NULL,
+    text TEXT NOT NULL,
+    ts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kept_privates_recipient ON kept_privates (recipient_key, number);
+PRAGMA user_version = 3;
 COMMIT;
 """,
 }
@@ -532,8 +537,10 @@ class SqliteStore:
             raise StoreUnavailable(
                 f"{self._path} has schema version {version}; this server knows {SCHEMA_VERSION}"
             )
-        conn.executescript(_SCHEMA)  # idempotent: creates only what is missing
-        new_file, version = version == 0, max(version, 1)
+        new_file = version == 0
+        if new_file:
+            conn.executescript(_SCHEMA)
+            version = 1
         for step in range(version + 1, SCHEMA_VERSION + 1):
             if not new_file:
                 logger.info("store %s: upgrading the schema to version %d", self._path, step)
