@@ -159,6 +159,7 @@ def _saved(s: Session, account: Account, ref: Ref, result: StoreUnavailable | No
             _store_failed(s, Verb.REGISTER, ref)
             return
         s.hub.accounts[account.key] = account
+        s.hub.throttle.trust(account.key, s.address)
         s.account = account.key
         s.ok(Verb.REGISTER, ref, account.name)
     finally:
