@@ -195,6 +195,21 @@ def test_plain_line_mode_over_tls(tls_server: ServerThread, pair: tuple[str, str
     assert insecure.returncode == 0, insecure.stderr
 
 
+def test_insecure_or_ca_without_tls_is_a_usage_error() -> None:
+    for flag in (["--insecure"], ["--ca", "cert.pem"]):
+        done = tertulia("connect", "--plain", *flag, "localhost:1", stdin="")
+        assert done.returncode == 2 and "--tls" in done.stderr, done.stderr
+        assert len(done.stderr.splitlines()) == 1
+
+
+def test_unreadable_ca_file_is_one_line(tmp_path: Path) -> None:
+    done = tertulia("connect", "--plain", "--tls", "--ca", str(tmp_path / "nope.pem"),
+                    "localhost:1", stdin="")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("tertulia: ") and "nope.pem" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
 # ------------------------------------------------------------------ configuration errors
 
 
