@@ -112,6 +112,18 @@ def test_same_protocol_over_tls_with_a_trusted_certificate(
         assert reply(ana, "@<- QUIT") == "@-> BYE QUIT Quit"
 
 
+def test_shutdown_says_bye_over_tls_too(tls_server: ServerThread, pair: tuple[str, str]) -> None:
+    """The TLS listener closes with the TCP one; its clients get BYE SERVER_SHUTDOWN."""
+    trusted = ssl.create_default_context(cafile=pair[0])
+    port = tls_port(tls_server)
+    with TlsClient(port, trusted) as ana:
+        ident(ana, "Ana")
+        tls_server.stop()
+        assert ana.until(r"^@-> BYE ").startswith("@-> BYE SERVER_SHUTDOWN ")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
+
+
 def test_a_client_refuses_an_untrusted_certificate(tls_server: ServerThread) -> None:
     """The system's authorities do not vouch for a self-signed certificate."""
     with pytest.raises(ssl.SSLCertVerificationError):
