@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import socket
 import ssl
 import stat
@@ -24,7 +26,7 @@ from tertulia.client.connection import Connection, tls_context
 from tertulia.server.config import Config, ConfigError
 from tertulia.server.tls import server_context
 from tests.integration.harness import SRC, Client, ServerThread
-from tests.integration.helpers import chat_of, ident, reply
+from tests.integration.helpers import StderrLines, chat_of, ident, reply
 from tests.timing import TIMEOUT
 
 ROOT = Path(SRC).parent
@@ -220,6 +222,33 @@ def test_unreadable_ca_file_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("tertulia: ") and "nope.pem" in done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_serve_command_with_tls_then_sigterm(tmp_path: Path, pair: tuple[str, str]) -> None:
+    """``tertulia serve --tls-port``: the start-up line names both ports; SIGTERM exits 0."""
+    cmd = [sys.executable, "-m", "tertulia", "serve", "--host", "127.0.0.1", "--port", "0",
+           "--db", str(tmp_path / "t.db"), "--tls-port", "-1", "--tls-cert", pair[0],
+           "--tls-key", pair[1]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=ENV)
+    try:
+        err = StderrLines(proc)
+        startup = err.wait_for(r"listening on ", TIMEOUT * 2)
+        match = re.search(r":(\d+) \(tcp\), 127\.0\.0\.1:(\d+) \(tls\)", startup)
+        assert match, startup
+        trusted = ssl.create_default_context(cafile=pair[0])
+        with TlsClient(int(match.group(2)), trusted) as ana:
+            ident(ana, "Ana")
+            proc.send_signal(signal.SIGTERM)
+            assert ana.until(r"^@-> BYE ").startswith("@-> BYE SERVER_SHUTDOWN ")
+        assert proc.wait(TIMEOUT * 2) == 0
+        assert not any("Traceback" in line for line in err.rest())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(TIMEOUT)
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 # ------------------------------------------------------------------ configuration errors
