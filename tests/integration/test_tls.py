@@ -279,3 +279,16 @@ def test_serve_with_a_missing_key_exits_2_with_one_line(tmp_path: Path,
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "--tls-key" in lines[0] and "missing.pem" in lines[0], lines
     assert not db.exists()
+
+
+def test_tls_port_in_use_names_the_flag(tmp_path: Path, pair: tuple[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = tertulia("serve", "--host", "127.0.0.1", "--port", "0", "--db",
+                        str(tmp_path / "t.db"), "--tls-port", str(port), "--tls-cert", pair[0],
+                        "--tls-key", pair[1])
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"port {port} is already in use" in done.stderr and "--tls-port" in done.stderr
