@@ -178,13 +178,17 @@ def test_identify_replies_are_held_back_then_locked() -> None:
     assert guesser.do("@<- IDENTIFY ana s3cret") == [
         "@-> ERR AUTH_FAILED too many wrong passwords; try again in 300 s"
     ]
-    owner = world.connect(address="10.0.0.1")  # where ana registered: never verified there
-    owner.take()
-    assert owner.do("@<- IDENTIFY ana s3cret") == [
+    stranger = world.connect(address="198.51.100.7")  # the name is locked for new addresses
+    stranger.take()
+    assert stranger.do("@<- IDENTIFY ana s3cret") == [
         "@-> ERR AUTH_FAILED too many wrong passwords; try again in 300 s"
     ]
-    world.clock.advance(300)
+    owner = world.connect(address="10.0.0.1")  # where ana registered: trusted for the name
+    owner.take()
     assert owner.do("@<- IDENTIFY ana s3cret")[0].startswith("@-> OK IDENTIFY ana ")
+    owner.do("@<- QUIT")
+    world.clock.advance(300)
+    assert stranger.do("@<- IDENTIFY ana s3cret")[0].startswith("@-> OK IDENTIFY ana ")
 
 
 def test_a_session_closed_while_waiting_costs_nothing() -> None:

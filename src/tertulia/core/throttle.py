@@ -21,7 +21,8 @@ The policy, for each key, with *n* the failures plus the checks running:
 No user can be locked out for good from outside: every lock ends; a good
 password clears the name's count (never the address's, so that an attacker
 cannot wipe its own count by logging into its own account); and an address
-that has given a name's password before is *trusted* for that name, so the
+that has given a name's password before, or registered it, is *trusted* for
+that name, so the
 name's delay and lock do not apply to it (its own address count still
 does).  So an attacker who keeps guessing at a name delays only people who
 log in to it from new addresses, and only while the attack lasts.
@@ -225,6 +226,10 @@ class Throttle:
         self._trusted.move_to_end((name_key, addr))
         while len(self._trusted) > self.policy.max_entries:
             self._trusted.popitem(last=False)
+
+    def trust(self, name_key: str, address: str) -> None:
+        """The owner of ``name_key`` is at ``address`` (it just registered the name)."""
+        self._trust(name_key, address_key(address), self.clock())
 
     def forget_name(self, name_key: str) -> None:
         """An account was deleted: its name starts again from nothing."""
