@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +133,38 @@ def test_no_server_and_bad_addresses_say_so_in_one_line(tmp_path: Path) -> None:
         capture_output=True, text=True, env=ENV, timeout=TIMEOUT, check=False, input="",
     )
     assert bad.returncode == 2 and "port" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_names_are_in_colour_when_stdout_is_a_terminal(server: ServerThread) -> None:
+    """On a terminal (a pty here) the names in chat lines carry the xterm-256 colour."""
+    import pty
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tertulia", "connect", "--plain", f"127.0.0.1:{server.port}",
+         "--name", "Ana"],
+        stdin=subprocess.PIPE, stdout=child, stderr=subprocess.PIPE, env=ENV)
+    os.close(child)
+    seen = b""
+    try:
+        with Client(server.port) as bob:
+            bob.identify("Bob")
+            deadline = time.monotonic() + TIMEOUT
+            while b"OK IDENTIFY Ana" not in seen:
+                assert time.monotonic() < deadline, seen
+                seen += os.read(main, 4096)
+            bob.send("en color")
+            while b"en color" not in seen:
+                assert time.monotonic() < deadline, seen
+                seen += os.read(main, 4096)
+        assert re.search(rb"#general <\x1b\[38;5;\d+mBob\x1b\[0m> en color", seen), seen
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+        if proc.stderr is not None:
+            proc.stderr.close()

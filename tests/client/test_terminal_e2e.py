@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.client.test_together import free_port
 from tests.integration.harness import SRC, Client, ServerThread, server_config
 from tests.timing import TIMEOUT
 
@@ -191,3 +193,36 @@ def test_two_clients_in_tmux_see_each_other_in_colour_and_quit_cleanly(
         assert time.monotonic() < deadline, "Bob's pane did not end"
         time.sleep(0.05)
     wait_screen(tmux, "ana", lambda s: "Bob quit" in s, "Bob quitting")
+
+
+def test_main_py_in_a_terminal_starts_a_server_serves_a_second_client_and_stops_it(
+        tmux: Tmux, tmp_path: Path) -> None:
+    """``python Main.py`` in a real terminal: it starts a server, opens the full-screen
+    client on it; a second client (Bob) chats with Ana; Ctrl+C twice ends the client with
+    status 0 and stops the server it started, whose store keeps the history."""
+    port = free_port()  # below the ephemeral ports: no test's client socket takes it
+    status = tmp_path / "status"
+    command = client_command(port, "Ana", status)
+    at = command.index("-m")
+    command[at:] = [str(Path(SRC).parent / "Main.py"), "--port", str(port), "--http-port", "0",
+                    "--name", "Ana"]
+    command.insert(command.index("NO_COLOR") + 1, f"XDG_DATA_HOME={tmp_path / 'data'}")
+    tmux.start("main", command)
+    wait_screen(tmux, "main", identified(port, "Ana"), "the client on its own server",
+                timeout=TIMEOUT * 3)
+    with Client(port) as bob:
+        bob.identify("Bob")
+        bob.send("hola Ana, soy el segundo cliente")
+        wait_screen(tmux, "main", lambda s: "soy el segundo cliente" in s, "Bob's message")
+        type_line(tmux, "main", "hola Bob")
+        bob.until(r"^#general <.*Ana.*> hola Bob$")
+    tmux.run("send-keys", "-t", "main", "C-c")
+    tmux.run("send-keys", "-t", "main", "C-c")
+    deadline = time.monotonic() + TIMEOUT * 2
+    while not status.exists():
+        assert time.monotonic() < deadline, "Main.py did not exit:\n" + tmux.screen("main")
+        time.sleep(0.05)
+    assert status.read_text().strip() == "0", "exit status " + status.read_text()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert (tmp_path / "data" / "tertulia" / "tertulia.db").exists()

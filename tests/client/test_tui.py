@@ -73,8 +73,14 @@ def test_messages_sent_and_received_with_colours_as_plain_text(server: ServerThr
                 await until(pilot, lambda: has_line(app, "<Ana> hola [bold]Bob[/bold]"),
                             "my own message")
                 await asyncio.to_thread(bob.until, r"hola \[bold\]Bob\[/bold\]$")
+                # What Ana is typing is not touched by what arrives.
+                app.chat_input.value = "estoy escribiendo"
+                app.chat_input.cursor_position = 5
                 bob.send("hola Ana, ¿qué tal? 你好")
                 await until(pilot, lambda: has_line(app, "<Bob> hola Ana"), "Bob's message")
+                assert app.chat_input.value == "estoy escribiendo"
+                assert app.chat_input.cursor_position == 5
+                app.chat_input.value = ""
                 entry = next(e for e in app.here.entries if "<Bob>" in e.text.plain)
                 text = entry.text
                 start = text.plain.index("Bob")
@@ -245,6 +251,9 @@ def test_reconnect_keeps_name_rooms_and_typed_text_and_catches_up(tmp_path: Path
             app.chat_input.value = "a medio escribir"
             await asyncio.to_thread(first.stop)
             await until(pilot, lambda: not app.identified, "the disconnection")
+            await until(pilot, lambda: app.status_view in ("reconnecting...", "not connected"),
+                        "the status line")
+            assert has_line(app, "disconnected from 127.0.0.1", "#cocina")
             # A line sent meanwhile is kept in the input line, not lost.
             await pilot.press("enter")
             assert app.chat_input.value == "a medio escribir"
