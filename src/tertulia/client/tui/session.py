@@ -155,8 +155,8 @@ def _refusal(name: str, reply: JsonObject) -> str:
     code = str(reply.get("code", ""))
     message = str(reply.get("message", ""))
     if code == "NAME_IN_USE":
-        return _("The name {name} is taken: {why}. Choose another.").format(
-            name=name, why=message)
+        return _("The name {name} is taken by someone online. Choose another.").format(
+            name=name)
     if code == "INVALID_NAME":
         return _("The name {name} is not valid: {why}. Choose another.").format(
             name=name, why=message)
