@@ -36,16 +36,18 @@ class ServerThread:
     """A real server in a background thread.  ``port`` is set once started.
 
     With ``http=True`` it also serves HTTP (the page, ``/ws``) on a free port,
-    ``http_port``, bound here so that parallel tests never race for one.
+    ``http_port``, bound here so that parallel tests never race for one; with
+    ``http=N`` on port N (a restarted server taking its predecessor's port).
     """
 
-    def __init__(self, config: Config, *, http: bool = False) -> None:
+    def __init__(self, config: Config, *, http: bool | int = False) -> None:
         self.config = config
         self.port = 0
         self.http_port = 0
         self._http_socket: socket.socket | None = None
         if http:
-            self._http_socket = socket.create_server((config.host or "127.0.0.1", 0))
+            port = 0 if http is True else int(http)
+            self._http_socket = socket.create_server((config.host or "127.0.0.1", port))
         self.server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()

@@ -13,6 +13,8 @@ Because the store answers in order, every member sees one order per room.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import random
 import time
@@ -39,6 +41,7 @@ from tertulia.core.session import (
     Session,
 )
 from tertulia.core.settings import CoreSettings
+from tertulia.core.throttle import Throttle, ThrottlePolicy
 from tertulia.protocol import jsonmode, textmode
 from tertulia.protocol.commands import Verb
 from tertulia.protocol.errors import ByeCode, ErrorCode
@@ -48,6 +51,9 @@ from tertulia.protocol.names import GENERAL, fold
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Session, "object"], None]
+
+#: ``later(seconds, callback)``: run ``callback`` on the loop thread after a delay.
+Later = Callable[[float, Callable[[], None]], object]
 
 
 def wire_time(epoch: float) -> str:
@@ -68,6 +74,9 @@ class Hub:
         clock: monotonic seconds (timers, rate limits).
         wallclock: epoch seconds (message times).
         rng: random source for colours and ping tokens.
+        later: runs a callback after a delay (the server passes the loop's
+            ``call_later``); without it, :meth:`tick` runs the callbacks
+            that are due, which is what core tests use with a fake clock.
     """
 
     def __init__(
@@ -80,6 +89,7 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        later: Later | None = None,
     ) -> None:
         from tertulia.core.handlers import HANDLERS
 
@@ -96,6 +106,17 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         self.accounts: dict[str, Account] = {a.key: a for a in snapshot.accounts}
         self.per_address: Counter[str] = Counter()
+        self.throttle = Throttle(
+            ThrottlePolicy(
+                delay=settings.auth_delay,
+                lock_after=settings.auth_lock_after,
+                lock_for=settings.auth_lock_for,
+            ),
+            clock,
+        )
+        self._later = later
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
         self.stopping = False
         self._next_conn = 0
         self._private_seq = 0
@@ -173,9 +194,21 @@ class Hub:
 
     # ------------------------------------------------------------ timers
 
+    def later(self, delay: float, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after ``delay`` seconds (at once, but never now, when 0)."""
+        if self._later is not None:
+            self._later(max(0.0, delay), callback)
+        else:
+            heapq.heappush(self._due, (self.clock() + delay, next(self._seq), callback))
+
     def tick(self) -> None:
-        """Enforce the identify and ping timeouts; call about once a second or faster."""
+        """Enforce the identify and ping timeouts; call about once a second or faster.
+
+        Without a ``later`` (core tests), also runs the delayed callbacks now due.
+        """
         now = self.clock()
+        while self._due and self._due[0][0] <= now:
+            heapq.heappop(self._due)[2]()
         s = self.settings
         for session in list(self.sessions.values()):
             if session.closed:

@@ -94,6 +94,22 @@ class Account:
     color: str
 
 
+@dataclass(frozen=True, slots=True)
+class KeptPrivate:
+    """A private message kept for a registered user who was offline.
+
+    ``number`` is 0 in what the core hands to the store, and the store's own
+    increasing number in what it gives back.
+    """
+
+    recipient_key: str
+    sender: str
+    color: str
+    text: str
+    ts: str
+    number: int = 0
+
+
 @dataclass(slots=True)
 class Snapshot:
     """What a store knows at start: rooms (with topics) and accounts."""
@@ -109,6 +125,9 @@ class StoreUnavailable(Exception):
 AppendDone = Callable[[StoredMessage | StoreUnavailable], None]
 HistoryDone = Callable[[list[StoredMessage] | StoreUnavailable], None]
 WriteDone = Callable[[StoreUnavailable | None], None]
+#: True: kept; False: the recipient already has ``limit`` messages waiting.
+KeepDone = Callable[[bool | StoreUnavailable], None]
+KeptDone = Callable[[list[KeptPrivate] | StoreUnavailable], None]
 
 
 class Store(Protocol):
@@ -158,7 +177,23 @@ class Store(Protocol):
         ...
 
     def delete_account(self, key: str, done: WriteDone) -> None:
-        """Forget an account (no error if there is none)."""
+        """Forget an account and the private messages kept for it (no error if none)."""
+        ...
+
+    def keep_private(self, message: KeptPrivate, limit: int, done: KeepDone) -> None:
+        """Keep a private message for an offline user, unless ``limit`` already wait.
+
+        ``done`` gets True when it was kept, False when the recipient already
+        had ``limit`` messages waiting (nothing is kept then).
+        """
+        ...
+
+    def kept_privates(self, recipient_key: str, done: KeptDone) -> None:
+        """Read every message kept for a user, oldest first (they stay kept)."""
+        ...
+
+    def drop_privates(self, recipient_key: str, up_to: int, done: WriteDone) -> None:
+        """Forget the messages kept for a user whose ``number`` is at most ``up_to``."""
         ...
 
     async def close(self) -> None:

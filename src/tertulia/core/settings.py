@@ -22,3 +22,9 @@ class CoreSettings:
     presence_limit: int = 250
     max_connections: int = 10000
     max_per_ip: int = 100
+    #: Password guessing (core.throttle): first delay, failures that lock, lock length.
+    auth_delay: float = 1.0
+    auth_lock_after: int = 10
+    auth_lock_for: float = 300.0
+    #: Private messages kept for one offline registered user (0 = none kept).
+    offline_limit: int = 100

@@ -149,7 +149,13 @@ class Server:
             self._close_listeners()
             raise
         self._hasher = ThreadedHasher(loop)
-        self.hub = Hub(config.core(__version__), self.store, self._hasher, snapshot)
+        self.hub = Hub(
+            config.core(__version__),
+            self.store,
+            self._hasher,
+            snapshot,
+            later=loop.call_later,
+        )
         await self._listener.start_serving()
         if self._http_socket is not None:
             from tertulia.frontends.http import HttpFrontend

@@ -80,6 +80,25 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_connections", int, 10000, "connections in all", 1),
     Option("max_per_ip", int, 100, "connections from one address", 1),
     Option("presence_limit", int, 250, "largest room whose members get JOIN/LEAVE/QUIT lines", 0),
+    Option(
+        "auth_delay",
+        float,
+        1.0,
+        "seconds between password checks for one name or address after the first 3,"
+        " doubling each time up to 30 (0 = no delay; the lock still applies)",
+        0,
+        60,
+    ),
+    Option("auth_lock_after", int, 10, "failed passwords that lock a name or address", 1),
+    Option("auth_lock_for", float, 300.0, "seconds such a lock lasts", 0),
+    Option(
+        "offline_limit",
+        int,
+        100,
+        "private messages kept for one offline registered user (0 = none)",
+        0,
+        10000,
+    ),
     Option("log_level", str, "info", "logging level", None, None, LOG_LEVELS),
     Option(
         "http_port",
@@ -122,6 +141,10 @@ class Config:
     max_connections: int = 10000
     max_per_ip: int = 100
     presence_limit: int = 250
+    auth_delay: float = 1.0
+    auth_lock_after: int = 10
+    auth_lock_for: float = 300.0
+    offline_limit: int = 100
     log_level: str = "info"
     http_port: int = 8080
     allowed_origins: str = ""

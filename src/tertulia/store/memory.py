@@ -26,6 +26,7 @@ import asyncio
 import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from tertulia.core.ports import (
@@ -33,6 +34,9 @@ from tertulia.core.ports import (
     AppendDone,
     Draft,
     HistoryDone,
+    KeepDone,
+    KeptDone,
+    KeptPrivate,
     RoomRecord,
     Snapshot,
     StoredMessage,
@@ -75,7 +79,9 @@ class MemoryStore:
         self._rooms: dict[str, RoomRecord] = {}
         self._accounts: dict[str, Account] = {}
         self._messages: dict[str, _Room] = {}
+        self._kept: dict[str, list[KeptPrivate]] = {}
         self._next_id = 1
+        self._next_kept = 1
         self._closed = False
         #: Set to make every operation fail with StoreUnavailable (an outage).
         self.failing = False
@@ -164,6 +170,36 @@ class MemoryStore:
         if self._unavailable(done):
             return
         self._accounts.pop(key, None)
+        self._kept.pop(key, None)
+        self._later(done, None)
+
+    def keep_private(self, message: KeptPrivate, limit: int, done: KeepDone) -> None:
+        """Keep a message unless ``limit`` already wait for its recipient."""
+        if self._unavailable(done):
+            return
+        box = self._kept.setdefault(message.recipient_key, [])
+        if len(box) >= limit:
+            self._later(done, False)
+            return
+        box.append(replace(message, number=self._next_kept))
+        self._next_kept += 1
+        self._later(done, True)
+
+    def kept_privates(self, recipient_key: str, done: KeptDone) -> None:
+        """The messages kept for a user, oldest first."""
+        if self._unavailable(done):
+            return
+        self._later(done, list(self._kept.get(recipient_key, ())))
+
+    def drop_privates(self, recipient_key: str, up_to: int, done: WriteDone) -> None:
+        """Forget a user's kept messages numbered ``up_to`` or less."""
+        if self._unavailable(done):
+            return
+        box = [m for m in self._kept.get(recipient_key, ()) if m.number > up_to]
+        if box:
+            self._kept[recipient_key] = box
+        else:
+            self._kept.pop(recipient_key, None)
         self._later(done, None)
 
     async def close(self) -> None:

@@ -51,6 +51,9 @@ from tertulia.core.ports import (
     AppendDone,
     Draft,
     HistoryDone,
+    KeepDone,
+    KeptDone,
+    KeptPrivate,
     RoomRecord,
     Snapshot,
     StoredMessage,
@@ -95,6 +98,15 @@ CREATE TABLE IF NOT EXISTS accounts (
     password_hash TEXT NOT NULL,
     color TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS kept_privates (
+    number INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient_key TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    color TEXT NOT NULL,
+    text TEXT NOT NULL,
+    ts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kept_privates_recipient ON kept_privates (recipient_key, number);
 PRAGMA user_version = {SCHEMA_VERSION};
 COMMIT;
 """
@@ -114,6 +126,10 @@ _AFTER: Final = (
 _BETWEEN: Final = (
     f"SELECT {_COLUMNS} FROM messages WHERE room_key = ? AND id > ? AND id < ?"
     " ORDER BY id ASC LIMIT ?"
+)
+_KEPT: Final = (
+    "SELECT recipient_key, sender, color, text, ts, number FROM kept_privates"
+    " WHERE recipient_key = ? ORDER BY number"
 )
 _UPSERT_ROOM: Final = (
     "INSERT INTO rooms (key, room, topic) VALUES (?, ?, ?)"
@@ -139,6 +155,9 @@ class _Kind(enum.Enum):
     ROOM = "room"
     ACCOUNT = "account"
     DELETE_ACCOUNT = "delete_account"
+    KEEP = "keep"
+    KEPT = "kept"
+    DROP = "drop"
     STOP = "stop"
 
 
@@ -305,9 +324,24 @@ class SqliteStore:
             self._reject(done)
 
     def delete_account(self, key: str, done: WriteDone) -> None:
-        """Queue the removal of an account (no error if there is none)."""
+        """Queue the removal of an account and of its kept messages."""
+        self._submit(_Kind.DELETE_ACCOUNT, done, key)
+
+    def keep_private(self, message: KeptPrivate, limit: int, done: KeepDone) -> None:
+        """Queue keeping a private message, unless ``limit`` already wait."""
+        self._submit(_Kind.KEEP, done, (message, limit))
+
+    def kept_privates(self, recipient_key: str, done: KeptDone) -> None:
+        """Queue a read of the messages kept for a user, oldest first."""
+        self._submit(_Kind.KEPT, done, recipient_key)
+
+    def drop_privates(self, recipient_key: str, up_to: int, done: WriteDone) -> None:
+        """Queue forgetting a user's kept messages numbered ``up_to`` or less."""
+        self._submit(_Kind.DROP, done, (recipient_key, up_to))
+
+    def _submit(self, kind: _Kind, done: _Done, payload: object) -> None:
         if self._state is _State.OPEN:
-            self._queue.put((_Kind.DELETE_ACCOUNT, done, key))
+            self._queue.put((kind, done, payload))
         else:
             self._reject(done)
 
@@ -493,6 +527,18 @@ class SqliteStore:
                     out.append((done, None))
                 elif kind is _Kind.DELETE_ACCOUNT:
                     conn.execute("DELETE FROM accounts WHERE key = ?", (payload,))
+                    conn.execute("DELETE FROM kept_privates WHERE recipient_key = ?", (payload,))
+                    out.append((done, None))
+                elif kind is _Kind.KEEP:
+                    out.append((done, self._keep(conn, *payload)))
+                elif kind is _Kind.KEPT:
+                    kept = conn.execute(_KEPT, (payload,)).fetchall()
+                    out.append((done, [KeptPrivate(*row) for row in kept]))
+                elif kind is _Kind.DROP:
+                    conn.execute(
+                        "DELETE FROM kept_privates WHERE recipient_key = ? AND number <= ?",
+                        payload,
+                    )
                     out.append((done, None))
                 else:  # pragma: no cover - the marker is removed by _serve
                     raise AssertionError(f"unexpected operation {kind}")
@@ -521,6 +567,23 @@ class SqliteStore:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             logger.exception("store %s: rollback failed", self._path)
+
+    @staticmethod
+    def _keep(conn: sqlite3.Connection, message: KeptPrivate, limit: int) -> bool:
+        """Insert a kept message unless ``limit`` already wait (same transaction)."""
+        (waiting,) = conn.execute(
+            "SELECT count(*) FROM kept_privates WHERE recipient_key = ?",
+            (message.recipient_key,),
+        ).fetchone()
+        if waiting >= limit:
+            return False
+        m = message
+        conn.execute(
+            "INSERT INTO kept_privates (recipient_key, sender, color, text, ts)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (m.recipient_key, m.sender, m.color, m.text, m.ts),
+        )
+        return True
 
     @staticmethod
     def _read_history(

@@ -6,6 +6,8 @@ import logging
 from dataclasses import replace
 from functools import partial
 
+from tertulia.core.handlers import offline
+from tertulia.core.handlers.accounts import check_password
 from tertulia.core.ports import Account, StoredMessage, StoreUnavailable
 from tertulia.core.rooms import Room
 from tertulia.core.session import Session
@@ -34,27 +36,20 @@ def identify(s: Session, cmd: Command) -> None:
             ErrorCode.AUTH_REQUIRED,
             f"{cmd.name} is registered; use @<- IDENTIFY {cmd.name} password",
         )
-    s.hold()
-    hub.hasher.verify(account.password_hash, cmd.password, partial(_verified, s, cmd, account))
+    password = cmd.password
 
-
-def _verified(s: Session, cmd: Command, account: Account, ok: bool) -> None:
-    try:
-        if s.closed:
-            return
+    def verified() -> None:
         assert cmd.name is not None
-        if not ok:
-            s.error(ErrorCode.AUTH_FAILED, "wrong password for that name", Verb.IDENTIFY, cmd.ref)
-        elif account.key in s.hub.users:
+        if account.key in s.hub.users:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
-        else:
-            s.account = account.key
-            claim(s, cmd.name, account.key, account.color, cmd.ref)
-            assert cmd.password is not None
-            if s.hub.hasher.needs_rehash(account.password_hash):
-                rehash(s, account, cmd.password)
-    finally:
-        s.release()
+            return
+        s.account = account.key
+        claim(s, cmd.name, account.key, account.color, cmd.ref)
+        offline.deliver(s)
+        if s.hub.hasher.needs_rehash(account.password_hash):
+            rehash(s, account, password)
+
+    check_password(s, account, password, Verb.IDENTIFY, cmd.ref, verified)
 
 
 def rehash(s: Session, account: Account, password: str) -> None:

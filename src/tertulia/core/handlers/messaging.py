@@ -1,7 +1,11 @@
-"""SAY, ME, MSG and plain chat lines (PROTOCOL.md §2, §3, §4)."""
+"""SAY, ME, MSG and plain chat lines (PROTOCOL.md §2, §3, §4).
+
+A MSG to a registered user who is offline is kept (:mod:`.offline`).
+"""
 
 from __future__ import annotations
 
+from tertulia.core.handlers import offline
 from tertulia.core.ports import ME, SAY
 from tertulia.core.session import VARIANT_JSON, VARIANT_TEXT_COLOR, Session
 from tertulia.protocol import jsonmode, textmode
@@ -34,8 +38,13 @@ def me(s: Session, cmd: Command) -> None:
 def msg(s: Session, cmd: Command) -> None:
     assert cmd.name is not None and cmd.text is not None and s.name is not None
     hub = s.hub
-    target = hub.users.get(fold(cmd.name))
+    key = fold(cmd.name)
+    target = hub.users.get(key)
     if target is None:
+        account = hub.accounts.get(key)
+        if account is not None and hub.settings.offline_limit > 0:
+            offline.keep(s, account, cmd)
+            return
         raise ProtocolError(ErrorCode.NO_SUCH_USER, f"nobody called {cmd.name} is online")
     assert target.name is not None
     mid, ts = hub.private_id(), hub.now_text()
