@@ -146,9 +146,8 @@ async def _login(app: TertuliaApp, conn: Connection) -> None:
         if conv.private:
             continue
         app.spawn(members(app, conv.title))
-        newest = known.get(conv.key)
-        if newest is not None:
-            app.spawn(catch_up(app, conv.title, newest))
+        if conv.key in known:  # a room of the last connection (not a new one)
+            app.spawn(catch_up(app, conv.title, known[conv.key]))
 
 
 def _refusal(name: str, reply: JsonObject) -> str:
@@ -238,8 +237,12 @@ async def history(app: TertuliaApp, room: str, **fields: Any) -> None:
                      count=False)
 
 
-async def catch_up(app: TertuliaApp, room: str, after: str) -> None:
-    """HISTORY after the last message seen, page by page, until nothing is missing."""
+async def catch_up(app: TertuliaApp, room: str, after: str | None) -> None:
+    """HISTORY after the last message seen, page by page, until nothing is missing.
+
+    With no message seen (``after`` None: the room was empty), the latest
+    :data:`CATCH_UP` messages: all of them are new.
+    """
     while True:
         reply = await request(app, "history", room=room, after=after, limit=CATCH_UP)
         if reply is None or reply.get("type") != "ok":
@@ -249,6 +252,6 @@ async def catch_up(app: TertuliaApp, room: str, after: str) -> None:
         for msg in messages:
             app.show(conv, message_entry(msg, app.me),
                      count=False)
-        if len(messages) < CATCH_UP:
+        if len(messages) < CATCH_UP or after is None:
             return
         after = str(messages[-1].get("id"))
