@@ -214,3 +214,21 @@ def test_a_registered_name_takes_its_password_from_a_file_or_the_environment(
     assert done.returncode == 2 and "password file" in done.stderr
     assert "Traceback" not in done.stderr
     assert not os.environ.get("TERTULIA_PASSWORD")
+
+
+def test_a_name_registered_from_the_input_reconnects_with_that_password(
+        servers: list[ServerThread], tmp_path: Path) -> None:
+    first = start(servers, tmp_path / "s")
+    port = first.port
+    client = PlainProcess(f"127.0.0.1:{port}", "--name", "Ana", "--retry", str(TIMEOUT * 2))
+    try:
+        client.until(r"^@-> OK IDENTIFY Ana #")
+        client.send("@<- REGISTER clave")
+        client.until(r"^@-> OK REGISTER Ana$")
+        first.stop()
+        client.err_until(r"was lost")
+        start(servers, tmp_path / "s", port=port)
+        client.err_until(r"^tertulia: back as Ana$", timeout=TIMEOUT * 3)
+        assert client.finish() == 0
+    finally:
+        client.kill()

@@ -105,3 +105,27 @@ def test_a_registered_name_asks_for_its_password_masked(tmp_path: Path) -> None:
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_name_registered_from_the_app_reconnects_without_asking(tmp_path: Path) -> None:
+    """After ``@<- REGISTER`` typed in the app, a reconnection uses that password."""
+    first = ServerThread(server_config(tmp_path, rate=0)).start()
+    port = first.port
+    servers = [first]
+
+    async def main() -> None:
+        app = TertuliaApp("127.0.0.1", port, name="Ana", backoff=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await identified(pilot, app)
+            await type_line(pilot, "@<- REGISTER clave")
+            await until(pilot, lambda: has_line(app, "OK REGISTER Ana"), "the account")
+            await asyncio.to_thread(servers[0].stop)
+            await until(pilot, lambda: not app.identified, "the disconnection")
+            servers.append(ServerThread(server_config(tmp_path, rate=0, port=port)).start())
+            await until(pilot, lambda: app.identified, "the reconnection")
+            assert not isinstance(app.screen, NameScreen)
+    try:
+        run(main)
+    finally:
+        for server in servers:
+            server.stop()

@@ -203,6 +203,8 @@ class PlainClient:
         self.newest: dict[str, str] = {}
         #: refs of the user's commands still waiting: ref -> verb (lower case).
         self.typed: dict[str, str] = {}
+        #: refs of the user's IDENTIFY, REGISTER and PASSWORD still waiting -> password.
+        self.secrets: dict[str, str] = {}
         self._counter = 0
         self.eof_sent = False
         self.finished = asyncio.Event()  # the BYE of our QUIT came
@@ -344,6 +346,8 @@ class PlainClient:
         after: room messages already printed by the catch-up are skipped then
         (by id), and so are the histories sent on IDENTIFY and JOIN.
         """
+        self.typed.clear()  # what was in flight on the old connection gets no answer
+        self.secrets.clear()
         try:
             if self.me is not None:
                 reply = await self._request("identify", name=self.me, password=self.password)
@@ -395,6 +399,9 @@ class PlainClient:
         kind = obj.get("type")
         ref = obj.get("ref")
         verb = self.typed.pop(ref, None) if isinstance(ref, str) else None
+        secret = self.secrets.pop(ref, None) if isinstance(ref, str) else None
+        if kind == "ok" and secret is not None:
+            self.password = secret  # to identify again after a reconnection
         if kind in {"message", "private"}:
             self._message(obj, verb)
             return
@@ -507,8 +514,6 @@ class PlainClient:
         elif cmd == "pong":
             pass  # the client answers the server's pings itself
         else:
-            if cmd == "identify" and fields.get("password"):
-                self.password = str(fields["password"])
             self._send_typed(fields)
 
     def _send_typed(self, fields: JsonObject) -> None:
@@ -518,6 +523,10 @@ class PlainClient:
         self._counter += 1
         ref = f"t{self._counter}"
         self.typed[ref] = str(fields["cmd"])
+        # The password that identifies the user from now on, if this command succeeds.
+        secret = fields.get("new") if fields["cmd"] == "password" else fields.get("password")
+        if fields["cmd"] in ("identify", "register", "password") and secret:
+            self.secrets[ref] = str(secret)
         with contextlib.suppress(ConnectionClosed):
             self.conn.send({**fields, "ref": ref})
 
