@@ -61,6 +61,7 @@ from tertulia.client.servers import (
     Address,
     Rotation,
     describe,
+    failure,
     parse_address,
     parse_servers,
 )
@@ -294,7 +295,7 @@ class PlainClient:
                 self.problem(untrusted(describe(address), exc))
                 raise GiveUp from None
             except (OSError, ServerRefused, TimeoutError) as exc:
-                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                why = failure(exc)
                 wait = self.rotation.failed()
                 if time.monotonic() + wait > deadline and self._round_done(wait):
                     self.problem(_("cannot connect to {where}: {why}").format(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tertulia.client.connection import Connection, ConnectionClosed, JsonObject, ServerRefused
 from tertulia.client.i18n import _
 from tertulia.client.plain import untrusted
-from tertulia.client.servers import Address, Rotation, describe
+from tertulia.client.servers import Address, Rotation, describe, failure
 from tertulia.client.tui.events import apply_event
 from tertulia.client.tui.model import GENERAL, Entry
 from tertulia.client.tui.render import ERROR_STYLE, message_entry, notice
@@ -53,7 +53,8 @@ async def run_connection(app: TertuliaApp) -> None:
         except (OSError, ServerRefused, TimeoutError) as exc:
             wait = rotation.failed()
             app.tell(_("cannot connect to {where}: {why}; {next}").format(
-                where=describe(address), why=exc, next=_next_try(rotation, wait)), ERROR_STYLE)
+                where=describe(address), why=failure(exc), next=_next_try(rotation, wait)),
+                ERROR_STYLE)
             app.status(_("not connected"))
             await asyncio.sleep(wait)
             continue
