@@ -147,12 +147,12 @@ def test_names_are_in_colour_when_stdout_is_a_terminal(server: ServerThread) -> 
     os.close(child)
     seen = b""
     try:
+        deadline = time.monotonic() + TIMEOUT
+        while b"OK IDENTIFY Ana" not in seen:
+            assert time.monotonic() < deadline, seen
+            seen += os.read(main, 4096)
         with Client(server.port) as bob:
             bob.identify("Bob")
-            deadline = time.monotonic() + TIMEOUT
-            while b"OK IDENTIFY Ana" not in seen:
-                assert time.monotonic() < deadline, seen
-                seen += os.read(main, 4096)
             bob.send("en color")
             while b"en color" not in seen:
                 assert time.monotonic() < deadline, seen
