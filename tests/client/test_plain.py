@@ -168,3 +168,26 @@ def test_names_are_in_colour_when_stdout_is_a_terminal(server: ServerThread) -> 
         os.close(main)
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_replies_come_in_the_order_of_the_lines_as_in_text_mode(server: ServerThread) -> None:
+    """Answers the client gives itself (a bad command, COLORS) come in their place among
+    the server's; a chat line has no reply, an explicit SAY its OK, as in text mode."""
+    done = plain(server.port, "--name", "Ana", stdin=(
+        "hola\n@<- SAY #general uno\n@<- DANCE\n@<- ME baila\n@<- COLORS off\n"
+        "@<- JOIN\n@<- USERS #general\n"))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(out) if line.startswith("@-> OK IDENTIFY Ana"))
+    assert [line.split(" #")[0] if line.startswith("@-> USER ") else line
+            for line in out[start + 1:]] == [
+        "@-> OK SAY #general",
+        "@-> ERR UNKNOWN_COMMAND unknown command DANCE; try @<- HELP",
+        "@-> OK ME #general",
+        "@-> OK COLORS off",
+        "@-> ERR MISSING_ARGUMENT room missing; usage: JOIN #room - join a room and make "
+        "it your current room",
+        "@-> USER",
+        "@-> OK USERS 1",
+        "@-> BYE QUIT Quit",
+    ], out

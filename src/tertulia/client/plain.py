@@ -82,6 +82,8 @@ CATCH_UP = 500
 PASSWORD_VARIABLE = "TERTULIA_PASSWORD"
 #: BYE codes after which reconnecting would be wrong: the server meant it.
 FINAL_BYES = ("QUIT", "KICKED", "PROTOCOL_ERRORS", "IDENTIFY_TIMEOUT")
+#: What a plain chat line is called among the commands waiting for an answer.
+CHAT_LINE = "line"
 #: Errors to IDENTIFY that refuse the name itself.
 NAME_REFUSALS = ("NAME_IN_USE", "INVALID_NAME", "AUTH_REQUIRED", "AUTH_FAILED")
 
@@ -204,6 +206,9 @@ class PlainClient:
         self.newest: dict[str, str] = {}
         #: refs of the user's commands still waiting: ref -> verb (lower case).
         self.typed: dict[str, str] = {}
+        #: Set while no command of the user waits for its answer.
+        self.idle = asyncio.Event()
+        self.idle.set()
         #: refs of the user's IDENTIFY, REGISTER and PASSWORD still waiting -> password.
         self.secrets: dict[str, str] = {}
         self._counter = 0
@@ -349,6 +354,7 @@ class PlainClient:
         """
         self.typed.clear()  # what was in flight on the old connection gets no answer
         self.secrets.clear()
+        self.idle.set()
         try:
             if self.me is not None:
                 reply = await self._request("identify", name=self.me, password=self.password)
@@ -400,6 +406,8 @@ class PlainClient:
         kind = obj.get("type")
         ref = obj.get("ref")
         verb = self.typed.pop(ref, None) if isinstance(ref, str) else None
+        if not self.typed:
+            self.idle.set()
         secret = self.secrets.pop(ref, None) if isinstance(ref, str) else None
         if kind == "ok" and secret is not None:
             self.password = secret  # to identify again after a reconnection
@@ -499,15 +507,18 @@ class PlainClient:
     async def _send_line(self, line: str) -> None:
         """One line of input, as the text mode would take it."""
         if not line.startswith("@<-"):
-            self._send_typed({"cmd": "say", "text": line})
+            # A chat line: no reply when it succeeds (text mode), hence its own kind.
+            self._send_typed({"cmd": "say", "text": line}, kind=CHAT_LINE)
             return
         try:
             fields = command_fields(line)
         except ProtocolError as exc:
+            await self._answered()
             self.show(f"@-> ERR {exc.code} {exc.message}")
             return
         cmd = fields["cmd"]
         if cmd == "colors":
+            await self._answered()
             self.colors = fields.get("mode") == "on"
             self.show(ok_line("colors", fields.get("mode", "")))
         elif cmd == "proto":
@@ -517,13 +528,20 @@ class PlainClient:
         else:
             self._send_typed(fields)
 
-    def _send_typed(self, fields: JsonObject) -> None:
+    async def _answered(self) -> None:
+        """Wait until every command sent before has its answer printed, so that a line
+        the client answers itself comes in its place among the server's."""
+        while self.typed:
+            await self.idle.wait()
+
+    def _send_typed(self, fields: JsonObject, kind: str | None = None) -> None:
         """Send a command whose reply is printed, in order, by :meth:`_event`."""
         if self.conn is None:
             return
         self._counter += 1
         ref = f"t{self._counter}"
-        self.typed[ref] = str(fields["cmd"])
+        self.typed[ref] = kind or str(fields["cmd"])
+        self.idle.clear()
         # The password that identifies the user from now on, if this command succeeds.
         secret = fields.get("new") if fields["cmd"] == "password" else fields.get("password")
         if fields["cmd"] in ("identify", "register", "password") and secret:
