@@ -191,3 +191,15 @@ def test_replies_come_in_the_order_of_the_lines_as_in_text_mode(server: ServerTh
         "@-> OK USERS 1",
         "@-> BYE QUIT Quit",
     ], out
+
+
+def test_unpaced_lines_over_the_rate_are_refused_and_the_client_still_ends(
+        server: ServerThread) -> None:
+    """--rate 0 floods the server: RATE_LIMITED errors (they carry no ref) answer the
+    oldest lines waiting, so a later line the client answers itself is not held back."""
+    lines = "".join(f"línea {i}\n" for i in range(40)) + "@<- DANCE\n"
+    done = plain(server.port, "--name", "Ana", "--rate", "0", stdin=lines)
+    assert done.returncode == 0, done.stderr
+    assert "@-> ERR RATE_LIMITED" in done.stdout
+    assert "@-> ERR UNKNOWN_COMMAND unknown command DANCE; try @<- HELP" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("@-> BYE QUIT")

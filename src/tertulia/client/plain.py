@@ -82,8 +82,9 @@ CATCH_UP = 500
 PASSWORD_VARIABLE = "TERTULIA_PASSWORD"
 #: BYE codes after which reconnecting would be wrong: the server meant it.
 FINAL_BYES = ("QUIT", "KICKED", "PROTOCOL_ERRORS", "IDENTIFY_TIMEOUT")
-#: What a plain chat line is called among the commands waiting for an answer.
-CHAT_LINE = "line"
+#: What a plain chat line, and the PING sent at the end of input, are called among
+#: the commands waiting for an answer.
+CHAT_LINE, EOF_PING = "line", "eof"
 #: Errors to IDENTIFY that refuse the name itself.
 NAME_REFUSALS = ("NAME_IN_USE", "INVALID_NAME", "AUTH_REQUIRED", "AUTH_FAILED")
 
@@ -209,6 +210,7 @@ class PlainClient:
         #: Set while no command of the user waits for its answer.
         self.idle = asyncio.Event()
         self.idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()  # kept until done
         #: refs of the user's IDENTIFY, REGISTER and PASSWORD still waiting -> password.
         self.secrets: dict[str, str] = {}
         self._counter = 0
@@ -405,6 +407,10 @@ class PlainClient:
     def _event(self, obj: JsonObject) -> None:
         kind = obj.get("type")
         ref = obj.get("ref")
+        if kind == "error" and ref is None and self.typed:
+            # A line error (RATE_LIMITED, LINE_TOO_LONG...) answers the oldest command
+            # still waiting: replies come in order (PROTOCOL.md §1).
+            ref = next(iter(self.typed))
         verb = self.typed.pop(ref, None) if isinstance(ref, str) else None
         if not self.typed:
             self.idle.set()
@@ -422,8 +428,11 @@ class PlainClient:
             for line in text_lines(obj, self.colors):
                 self.show(line)
             return
-        if kind == "ok" and verb == "ping" and obj.get("token") == EOF_TOKEN:
-            self.eof_answered.set()
+        if verb == EOF_PING:
+            if kind == "ok":
+                self.eof_answered.set()
+            else:  # refused (RATE_LIMITED after a flood): ask again a little later
+                asyncio.get_running_loop().call_later(1.0, self._ask_again)
             return
         if kind == "ok":
             self._note_ok(obj)
@@ -500,9 +509,15 @@ class PlainClient:
             await self.ready.wait()
             self._send_typed({"cmd": "quit"})
 
+    def _ask_again(self) -> None:
+        if not self.eof_answered.is_set():
+            task = asyncio.ensure_future(self._send_eof_ping())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     async def _send_eof_ping(self) -> None:
         await self.pacer.wait()
-        self._send_typed({"cmd": "ping", "token": EOF_TOKEN})
+        self._send_typed({"cmd": "ping", "token": EOF_TOKEN}, kind=EOF_PING)
 
     async def _send_line(self, line: str) -> None:
         """One line of input, as the text mode would take it."""
