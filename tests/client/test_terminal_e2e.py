@@ -195,6 +195,42 @@ def test_two_clients_in_tmux_see_each_other_in_colour_and_quit_cleanly(
     wait_screen(tmux, "ana", lambda s: "Bob quit" in s, "Bob quitting")
 
 
+def main_py_command(port: int, status: Path, tmp_path: Path) -> list[str]:
+    """``python Main.py --port PORT --name Ana``, its data in ``tmp_path``, as
+    :func:`client_command` runs the client."""
+    command = client_command(port, "Ana", status)
+    at = command.index("-m")
+    command[at:] = [str(Path(SRC).parent / "Main.py"), "--port", str(port), "--http-port", "0",
+                    "--name", "Ana"]
+    command.insert(command.index("NO_COLOR") + 1, f"XDG_DATA_HOME={tmp_path / 'data'}")
+    return command
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_closing_the_terminal_of_main_py_stops_its_server(tmux: Tmux, tmp_path: Path) -> None:
+    """The terminal closes (SIGHUP, here: its tmux session is killed): the server that
+    ``python Main.py`` started stops too, cleanly, instead of running on alone."""
+    port = free_port()
+    tmux.start("gone", main_py_command(port, tmp_path / "status", tmp_path))
+    wait_screen(tmux, "gone", identified(port, "Ana"), "the client on its own server",
+                timeout=TIMEOUT * 3)
+    assert listening(port)
+    tmux.run("kill-session", "-t", "gone")
+    deadline = time.monotonic() + TIMEOUT * 2
+    while listening(port):
+        assert time.monotonic() < deadline, "the server still runs after its terminal closed"
+        time.sleep(0.1)
+    log = (tmp_path / "data" / "tertulia" / "server.log").read_text()
+    assert "shutting down" in log and "Traceback" not in log
+
+
 def test_main_py_in_a_terminal_starts_a_server_serves_a_second_client_and_stops_it(
         tmux: Tmux, tmp_path: Path) -> None:
     """``python Main.py`` in a real terminal: it starts a server, opens the full-screen
@@ -202,12 +238,7 @@ def test_main_py_in_a_terminal_starts_a_server_serves_a_second_client_and_stops_
     status 0 and stops the server it started, whose store keeps the history."""
     port = free_port()  # below the ephemeral ports: no test's client socket takes it
     status = tmp_path / "status"
-    command = client_command(port, "Ana", status)
-    at = command.index("-m")
-    command[at:] = [str(Path(SRC).parent / "Main.py"), "--port", str(port), "--http-port", "0",
-                    "--name", "Ana"]
-    command.insert(command.index("NO_COLOR") + 1, f"XDG_DATA_HOME={tmp_path / 'data'}")
-    tmux.start("main", command)
+    tmux.start("main", main_py_command(port, status, tmp_path))
     wait_screen(tmux, "main", identified(port, "Ana"), "the client on its own server",
                 timeout=TIMEOUT * 3)
     with Client(port) as bob:
@@ -223,6 +254,5 @@ def test_main_py_in_a_terminal_starts_a_server_serves_a_second_client_and_stops_
         assert time.monotonic() < deadline, "Main.py did not exit:\n" + tmux.screen("main")
         time.sleep(0.05)
     assert status.read_text().strip() == "0", "exit status " + status.read_text()
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    assert not listening(port)
     assert (tmp_path / "data" / "tertulia" / "tertulia.db").exists()
