@@ -44,7 +44,7 @@ def help_lines() -> list[str]:
         _("/quit [reason] - leave the chat"),
         _("@<- VERB args - any protocol command; //text sends a line starting with /"),
         _("Keys: Ctrl+N/Ctrl+P or Alt+1..9 switch, PageUp older messages, "
-          "Tab completes, Ctrl+C twice quits"),
+          "Tab completes (again: the next choice, Shift+Tab: the one before), Ctrl+C twice quits"),
     ]
 
 
