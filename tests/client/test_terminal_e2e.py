@@ -102,7 +102,9 @@ def client_command(port: int, name: str, status_file: Path) -> list[str]:
     and a last line printed on the pane can be lost when its terminal closes.)
     """
     done = shlex.quote(str(status_file))
-    script = f'"$@"; echo $? > {done}.new && mv {done}.new {done}'
+    # After the client, the terminal's settings (stty) show whether it was restored.
+    script = (f'"$@"; s=$?; stty -a > {done}.stty 2>&1; '
+              f'echo $s > {done}.new && mv {done}.new {done}')
     return ["sh", "-c", script, "sh",
             "env", "-u", "NO_COLOR", f"PYTHONPATH={SRC}", "TERM=xterm-256color",
             "COLORTERM=truecolor", "LC_ALL=C.UTF-8", "LANGUAGE=C",
@@ -189,6 +191,8 @@ def test_two_clients_in_tmux_see_each_other_in_colour_and_quit_cleanly(
         assert time.monotonic() < deadline, "Bob's client did not exit:\n" + tmux.screen("bob")
         time.sleep(0.05)
     assert status.read_text().strip() == "0", "exit status " + status.read_text()
+    stty = (tmp_path / "Bob.stty").read_text().split()
+    assert "icanon" in stty and "echo" in stty, stty  # the terminal is restored
     while not tmux.dead("bob"):
         assert time.monotonic() < deadline, "Bob's pane did not end"
         time.sleep(0.05)
