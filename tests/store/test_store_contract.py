@@ -33,7 +33,7 @@ from tertulia.core.ports import (
     StoreUnavailable,
 )
 from tertulia.store.memory import MemoryStore
-from tertulia.store.sqlite import SqliteStore
+from tertulia.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 T = TypeVar("T")
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -42,21 +42,6 @@ StoreFactory = Callable[[], Store]
 Appended = StoredMessage | StoreUnavailable
 Read = list[StoredMessage] | StoreUnavailable
 Written = StoreUnavailable | None
-
-
-@pytest.fixture(params=["sqlite", "memory"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    """A factory of stores over the same data: calling it again is a restart.
-
-    For SQLite each call is a new ``SqliteStore`` on the same file; the
-    memory store keeps its data across close and reopen, so each call gives
-    the same instance.
-    """
-    if request.param == "sqlite":
-        path = tmp_path / "sub" / "tertulia.db"
-        return lambda: SqliteStore(path)
-    memory = MemoryStore()
-    return lambda: memory
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -458,7 +443,7 @@ def test_sqlite_description_and_schema(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         conn.close()
 
@@ -530,7 +515,7 @@ def test_sqlite_operations_before_open_are_a_bug(tmp_path: Path) -> None:
 _CHILD = """
 import asyncio, sys
 from tertulia.core.ports import Draft
-from tertulia.store.sqlite import SqliteStore
+from tertulia.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 async def main():
     store = SqliteStore(sys.argv[1])

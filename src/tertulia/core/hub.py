@@ -14,6 +14,7 @@ Because the store answers in order, every member sees one order per room.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
 import logging
 import random
@@ -24,16 +25,19 @@ from functools import partial
 
 from tertulia.core.colors import ColorBook, xterm256
 from tertulia.core.ports import (
+    BAN_ADDRESS,
+    BAN_NAME,
     Account,
+    Ban,
     Draft,
     PasswordHasher,
     Peer,
-    RoomRecord,
     Snapshot,
     Store,
     StoredMessage,
     StoreUnavailable,
 )
+from tertulia.core.ratelimit import ConnectionRateLimiter
 from tertulia.core.rooms import Room
 from tertulia.core.session import (
     VARIANT_JSON,
@@ -122,8 +126,16 @@ class Hub:
         self._private_seq = 0
         self._boot = f"{int(wallclock() * 1000):x}"
         for record in snapshot.rooms:
-            self.rooms[record.key] = Room(record.key, record.room, record.topic, stored=True)
+            self.rooms[record.key] = Room.from_record(record)
         self.general = self.room(GENERAL)
+        #: Name keys of the operators (their rights need the account's password).
+        self.operators = frozenset(fold(name) for name in settings.operators)
+        #: Bans by (kind, key); expired ones are dropped by :meth:`tick`.
+        self.bans: dict[tuple[str, str], Ban] = {(b.kind, b.key): b for b in snapshot.bans}
+        self._next_purge = 0.0
+        self.connect_limiter = ConnectionRateLimiter(
+            settings.connect_rate, settings.connect_burst, settings.connect_exempt
+        )
 
     # ------------------------------------------------------------ connections
 
@@ -132,7 +144,18 @@ class Hub:
         self._next_conn += 1
         session = Session(self, peer, address, self._next_conn, json_mode)
         s = self.settings
-        if len(self.sessions) >= s.max_connections or self.per_address[address] >= s.max_per_ip:
+        ban = self.address_ban(address)
+        if ban is not None:
+            session.send(session.enc.bye(ByeCode.KICKED.value, "this address is " + ban_text(ban)))
+            session.closed = True
+            peer.close()
+            return session
+        too_often = not self.connect_limiter.allow(address, self.clock())
+        if (
+            too_often
+            or len(self.sessions) >= s.max_connections
+            or self.per_address[address] >= s.max_per_ip
+        ):
             session.send(
                 session.enc.bye(
                     ByeCode.TOO_MANY_CONNECTIONS.value, "too many connections; try again later"
@@ -205,16 +228,26 @@ class Hub:
         """Enforce the identify and ping timeouts; call about once a second or faster.
 
         Without a ``later`` (core tests), also runs the delayed callbacks now due.
+        About once a minute it also forgets bans and mutes that have ended.
         """
         now = self.clock()
         while self._due and self._due[0][0] <= now:
             heapq.heappop(self._due)[2]()
         s = self.settings
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY
+            self.purge_expired(now)
         for session in list(self.sessions.values()):
             if session.closed:
                 continue
             if session.name is None and now - session.connected_at >= s.identify_timeout > 0:
                 session.end(ByeCode.IDENTIFY_TIMEOUT, "no IDENTIFY in time")
+                continue
+            since = session.partial_since
+            if since is not None and not session.paused and now - since >= s.line_timeout > 0:
+                # Slowloris: bytes trickle in (so the ping timer never fires)
+                # but a line never ends.  Cut it like a peer that went quiet.
+                session.end(ByeCode.PING_TIMEOUT, f"no end of line for {int(now - since)} s")
                 continue
             if s.ping_interval <= 0:
                 continue
@@ -228,12 +261,18 @@ class Hub:
 
     # ------------------------------------------------------------ rooms
 
-    def room(self, name: str) -> Room:
-        """The room of that name, created if new (``name`` already validated)."""
+    def room(self, name: str, creator: Session | None = None) -> Room:
+        """The room of that name, created if new (``name`` already validated).
+
+        A new room records ``creator`` as its creator (docs: "Moderation").
+        """
         key = fold(name)
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(key, name)
+            if creator is not None and creator.key is not None:
+                room.creator = creator.key
+                room.creator_conn = creator.conn_id
         return room
 
     def find_room(self, name: str) -> Room | None:
@@ -248,7 +287,7 @@ class Hub:
         session.rooms[room.key] = room
         if not room.stored:
             room.stored = True
-            self.store.save_room(RoomRecord(room.key, room.name, room.topic), _ignore_write)
+            self.store.save_room(room.record(), _ignore_write)
         if len(room.members) <= self.settings.presence_limit:
             self._tell(
                 room.members.values(),
@@ -256,7 +295,10 @@ class Hub:
                 lambda enc: enc.join(room.name, session.name or "", session.color),
             )
 
-    def remove_member(self, room: Room, session: Session, reason: str) -> None:
+    def remove_member(
+        self, room: Room, session: Session, reason: str, actor: Session | None = None
+    ) -> None:
+        """Take a session out of a room and tell the members (but not ``actor``)."""
         assert session.key is not None and session.name is not None
         small = len(room.members) <= self.settings.presence_limit
         room.members.pop(session.key, None)
@@ -264,8 +306,75 @@ class Hub:
         if small:
             name = session.name
             self._tell(
-                room.members.values(), session, lambda enc: enc.leave(room.name, name, reason)
+                room.members.values(),
+                actor or session,
+                lambda enc: enc.leave(room.name, name, reason),
             )
+
+    # ------------------------------------------------------------ moderation
+
+    def operators_without_account(self) -> list[str]:
+        """Configured operators that have no account yet, hence no rights."""
+        return [name for name in self.settings.operators if fold(name) not in self.accounts]
+
+    def is_operator(self, session: Session) -> bool:
+        """True for an operator's name identified with its account's password."""
+        key = session.key
+        return (
+            key is not None
+            and key in self.operators
+            and session.verified == key
+            and key in self.accounts
+        )
+
+    def name_ban(self, key: str) -> Ban | None:
+        """The active ban of a name key, if any."""
+        ban = self.bans.get((BAN_NAME, key))
+        return ban if ban is not None and ban.active(self.wallclock()) else None
+
+    def address_ban(self, address: str) -> Ban | None:
+        """The active ban of an address, or of a network that holds it, if any."""
+        if not self.bans:
+            return None
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None  # not an IP peer (a Unix socket): address bans do not apply
+        now = self.wallclock()
+        for (kind, key), ban in self.bans.items():
+            if kind == BAN_ADDRESS and ban.active(now) and covers(key, ip):
+                return ban
+        return None
+
+    def enforce(self, ban: Ban) -> int:
+        """Disconnect (``BYE KICKED``) every session a new ban covers; return how many."""
+        text = ban_text(ban)
+        cut = 0
+        for session in list(self.sessions.values()):
+            if session.closed or self.is_operator(session):
+                continue
+            if ban.kind == BAN_NAME:
+                hit = session.key == ban.key
+            else:
+                try:
+                    hit = covers(ban.key, ipaddress.ip_address(session.address))
+                except ValueError:
+                    hit = False
+            if hit:
+                session.end(ByeCode.KICKED, text)
+                cut += 1
+        return cut
+
+    def purge_expired(self, now: float) -> None:
+        """Forget ended bans (in the store too) and ended mutes."""
+        wall = self.wallclock()
+        for ident, ban in list(self.bans.items()):
+            if not ban.active(wall):
+                del self.bans[ident]
+                self.store.delete_ban(ban.kind, ban.key, _ignore_write)
+        for room in self.rooms.values():
+            if room.muted:
+                room.purge_mutes(now)
 
     def _tell(
         self,
@@ -381,6 +490,26 @@ class Hub:
             session.end(ByeCode.SERVER_SHUTDOWN, text)
 
 
+#: Seconds between two purges of ended bans and mutes.
+PURGE_EVERY = 60.0
+
+
+def covers(network: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True when the address or network ``network`` (as normalized) holds ``ip``."""
+    try:
+        return ip in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
+
+
+def ban_text(ban: Ban) -> str:
+    """How a ban is explained to the one it keeps out: ``banned by Op until T: reason``."""
+    text = f"banned by {ban.operator}"
+    if ban.expires is not None:
+        text += f" until {wire_time(ban.expires)}"
+    return text + (f": {ban.reason}" if ban.reason else "")
+
+
 def _ignore_write(result: StoreUnavailable | None) -> None:
     if isinstance(result, StoreUnavailable):
-        logger.warning("could not save a room record: %s", result)
+        logger.warning("could not save to the store: %s", result)

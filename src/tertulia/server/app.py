@@ -177,6 +177,10 @@ class Server:
             tls_where,
             self.store.description,
         )
+        if self.config.operators:
+            logger.info("operators: %s", ", ".join(self.config.operators))
+        for name in self.hub.operators_without_account():
+            logger.warning("operator %s has no account, so no rights until it REGISTERs", name)
         if self.http_port is not None:
             logger.info(
                 "web page on http://%s:%d/ (WebSocket at /ws)",
@@ -213,7 +217,8 @@ class Server:
     async def _tick(self) -> None:
         """Drive the hub's timeouts (identify, ping)."""
         c = self.config
-        periods = [p for p in (c.identify_timeout, c.ping_interval, c.ping_timeout) if p > 0]
+        timers = (c.identify_timeout, c.ping_interval, c.ping_timeout, c.line_timeout)
+        periods = [p for p in timers if p > 0]
         period = min([1.0, *[p / 4 for p in periods]])
         assert self.hub is not None
         while True:

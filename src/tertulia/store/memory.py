@@ -32,6 +32,9 @@ from typing import TypeVar
 from tertulia.core.ports import (
     Account,
     AppendDone,
+    AuditDone,
+    AuditEntry,
+    Ban,
     Draft,
     HistoryDone,
     KeepDone,
@@ -80,6 +83,8 @@ class MemoryStore:
         self._accounts: dict[str, Account] = {}
         self._messages: dict[str, _Room] = {}
         self._kept: dict[str, list[KeptPrivate]] = {}
+        self._bans: dict[tuple[str, str], Ban] = {}
+        self._audit: list[AuditEntry] = []
         self._next_id = 1
         self._next_kept = 1
         self._closed = False
@@ -92,6 +97,7 @@ class MemoryStore:
         return Snapshot(
             rooms=[self._rooms[key] for key in sorted(self._rooms)],
             accounts=[self._accounts[key] for key in sorted(self._accounts)],
+            bans=[self._bans[key] for key in sorted(self._bans)],
         )
 
     def append(self, draft: Draft, done: AppendDone) -> None:
@@ -164,6 +170,33 @@ class MemoryStore:
             return
         self._accounts[account.key] = account
         self._later(done, None)
+
+    def save_ban(self, ban: Ban, done: WriteDone) -> None:
+        """Create or replace a ban."""
+        if self._unavailable(done):
+            return
+        self._bans[ban.kind, ban.key] = ban
+        self._later(done, None)
+
+    def delete_ban(self, kind: str, key: str, done: WriteDone) -> None:
+        """Forget a ban (no error if there is none)."""
+        if self._unavailable(done):
+            return
+        self._bans.pop((kind, key), None)
+        self._later(done, None)
+
+    def audit(self, entry: AuditEntry, done: WriteDone) -> None:
+        """Append one audit entry."""
+        if self._unavailable(done):
+            return
+        self._audit.append(entry)
+        self._later(done, None)
+
+    def read_audit(self, limit: int, done: AuditDone) -> None:
+        """The latest ``limit`` audit entries, oldest first."""
+        if self._unavailable(done):
+            return
+        self._later(done, self._audit[-limit:] if limit > 0 else [])
 
     def delete_account(self, key: str, done: WriteDone) -> None:
         """Forget an account (no error if there is none)."""

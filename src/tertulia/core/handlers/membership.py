@@ -8,6 +8,8 @@ from functools import partial
 
 from tertulia.core.handlers import offline
 from tertulia.core.handlers.accounts import check_password
+from tertulia.core.handlers.moderation import check_invited
+from tertulia.core.hub import ban_text
 from tertulia.core.ports import Account, StoredMessage, StoreUnavailable
 from tertulia.core.rooms import Room
 from tertulia.core.session import Session
@@ -27,6 +29,7 @@ def identify(s: Session, cmd: Command) -> None:
     key = fold(cmd.name)
     if key in hub.users:
         raise ProtocolError(ErrorCode.NAME_IN_USE, f"{cmd.name} is taken; choose another name")
+    refuse_banned(s, cmd.name, key)
     account = hub.accounts.get(key)
     if account is None:
         claim(s, cmd.name, key, None, cmd.ref)
@@ -44,12 +47,24 @@ def identify(s: Session, cmd: Command) -> None:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
             return
         s.account = account.key
+        s.verified = account.key
         claim(s, cmd.name, account.key, account.color, cmd.ref)
         offline.deliver(s)
         if s.hub.hasher.needs_rehash(account.password_hash):
             rehash(s, account, password)
 
     check_password(s, account, password, Verb.IDENTIFY, cmd.ref, verified)
+
+
+def refuse_banned(s: Session, name: str, key: str) -> None:
+    """Raise FORBIDDEN when the name is banned (IDENTIFY, NICK).
+
+    Raises:
+        ProtocolError: ``FORBIDDEN``.
+    """
+    ban = s.hub.name_ban(key)
+    if ban is not None:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"{name} is {ban_text(ban)}")
 
 
 def rehash(s: Session, account: Account, password: str) -> None:
@@ -143,6 +158,7 @@ def nick(s: Session, cmd: Command) -> None:
             raise ProtocolError(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name")
         if key in hub.accounts and key != s.account:
             raise ProtocolError(ErrorCode.AUTH_REQUIRED, f"{new} is registered to someone else")
+        refuse_banned(s, new, key)
         del hub.users[s.key]
         hub.users[key] = s
         for room in s.rooms.values():
@@ -156,7 +172,14 @@ def nick(s: Session, cmd: Command) -> None:
 
 def join(s: Session, cmd: Command) -> None:
     assert cmd.room is not None
-    enter(s, s.hub.room(cmd.room), cmd.ref, reply=True)
+    existing = s.hub.find_room(cmd.room)
+    limit = s.hub.settings.max_rooms
+    if (existing is None or existing.key not in s.rooms) and len(s.rooms) >= limit:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"you are in {limit} rooms; LEAVE one first")
+    room = existing or s.hub.room(cmd.room, creator=s)
+    if room.invite_only and s.key not in room.members:
+        check_invited(s, room)
+    enter(s, room, cmd.ref, reply=True)
 
 
 def leave(s: Session, cmd: Command) -> None:

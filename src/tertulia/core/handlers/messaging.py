@@ -6,6 +6,7 @@ A MSG to a registered user who is offline is kept (:mod:`.offline`).
 from __future__ import annotations
 
 from tertulia.core.handlers import offline
+from tertulia.core.handlers.moderation import check_speak
 from tertulia.core.ports import ME, SAY
 from tertulia.core.session import VARIANT_JSON, VARIANT_TEXT_COLOR, Session
 from tertulia.protocol import jsonmode, textmode
@@ -24,6 +25,7 @@ def say(s: Session, cmd: Command) -> None:
         reply = Verb.SAY
     if room is None or s.key not in room.members:
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"join {cmd.room} first: @<- JOIN {cmd.room}")
+    check_speak(s, room)
     s.hub.post(room, s, cmd.text, SAY, cmd.ref, reply)
 
 
@@ -32,6 +34,7 @@ def me(s: Session, cmd: Command) -> None:
     room = s.hub.find_room(cmd.room) if cmd.room else s.current
     if room is None or s.key not in room.members:
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"join {cmd.room} first")
+    check_speak(s, room)
     s.hub.post(room, s, cmd.text, ME, cmd.ref, Verb.ME)
 
 
