@@ -438,6 +438,7 @@ class PlainClient:
             self._note_ok(obj)
             if obj.get("cmd") == "history":
                 self._seen(obj.get("messages"), str(obj.get("room", "")))
+        self._note_event(obj)
         if kind == "bye":
             code = str(obj.get("code", ""))
             if code == "QUIT" and verb == "quit":
@@ -483,6 +484,12 @@ class PlainClient:
             if fold(room) != fold("#general"):
                 self.rooms[fold(room)] = room
         elif cmd == "leave":
+            self.rooms.pop(fold(str(obj.get("room", ""))), None)
+
+    def _note_event(self, obj: JsonObject) -> None:
+        """Put out of a room (a kick): not joined again after a reconnection."""
+        if obj.get("type") == "leave" and self.me is not None and (
+                fold(str(obj.get("name", ""))) == fold(self.me)):
             self.rooms.pop(fold(str(obj.get("room", ""))), None)
 
     # ------------------------------------------------------------ what the user types

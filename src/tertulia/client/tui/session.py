@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Reconnection delays: the first, and the most.
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+#: BYE codes after which the client does not reconnect: the server meant it.
+FINAL_BYES = ("KICKED", "PROTOCOL_ERRORS")
 #: Messages asked for when scrolling back (PageUp) and when catching up.
 PAGE = 50
 CATCH_UP = 500
@@ -74,6 +76,13 @@ async def run_connection(app: TertuliaApp) -> None:
             return
         bye = conn.bye
         why = f"{bye.get('code')} {bye.get('text', '')}" if bye else _("connection lost")
+        if bye is not None and bye.get("code") in FINAL_BYES:
+            # The server meant it (an operator's kick): no reconnecting.
+            app.tell(_("disconnected from {where} ({why}); not reconnecting "
+                       "(Ctrl+C twice quits)").format(where=describe(address), why=why),
+                     ERROR_STYLE)
+            app.status(_("not connected"))
+            return
         wait = rotation.dropped()
         app.tell(_("disconnected from {where} ({why}); {next}").format(
             where=describe(address), why=why, next=_next_try(rotation, wait)), ERROR_STYLE)
