@@ -196,7 +196,7 @@ def test_two_clients_in_tmux_see_each_other_in_colour_and_quit_cleanly(
     while not tmux.dead("bob"):
         assert time.monotonic() < deadline, "Bob's pane did not end"
         time.sleep(0.05)
-    wait_screen(tmux, "ana", lambda s: "Bob quit" in s, "Bob quitting")
+    wait_screen(tmux, "ana", lambda s: "Bob quit" in s, "Bob quitting", timeout=TIMEOUT * 2)
 
 
 def main_py_command(port: int, status: Path, tmp_path: Path) -> list[str]:
