@@ -85,8 +85,8 @@ FINAL_BYES = ("QUIT", "KICKED", "PROTOCOL_ERRORS", "IDENTIFY_TIMEOUT")
 #: What a plain chat line, and the PING sent at the end of input, are called among
 #: the commands waiting for an answer.
 CHAT_LINE, EOF_PING = "line", "eof"
-#: Errors to IDENTIFY that refuse the name itself.
-NAME_REFUSALS = ("NAME_IN_USE", "INVALID_NAME", "AUTH_REQUIRED", "AUTH_FAILED")
+#: Errors to IDENTIFY that refuse the name itself (FORBIDDEN: a banned name).
+NAME_REFUSALS = ("NAME_IN_USE", "INVALID_NAME", "AUTH_REQUIRED", "AUTH_FAILED", "FORBIDDEN")
 
 
 @dataclass(frozen=True, slots=True)
