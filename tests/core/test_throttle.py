@@ -206,3 +206,17 @@ def test_a_session_closed_while_waiting_costs_nothing() -> None:
     world.run()
     assert guesser.take() == []
     assert all(e.running == 0 for e in world.hub.throttle._names.values())
+
+
+def test_exempt_addresses_count_only_the_name() -> None:
+    """Loopback (the default --auth-exempt) is not counted by address: bots and tests on
+    the server's machine cannot lock each other out, but a name is still protected."""
+    throttle, _ = make(exempt=("127.0.0.0/8", "::1"))
+    for i in range(12):  # many names, one local address: never slowed down
+        assert fail(throttle, name=f"user{i}", address="127.0.0.1") == 0
+    assert throttle.statistics()["addresses"] == 0
+    waits = [fail(throttle, name="ana", address="::ffff:127.0.0.1") for _ in range(6)]
+    assert waits[:3] == [0, 0, 0] and waits[3:] == [1.0, 2.0, 4.0]  # the name still counts
+    for i in range(10):  # an address outside the exempt networks is counted as before
+        fail(throttle, name=f"other{i}", address="10.0.0.9")
+    assert isinstance(throttle.admit("zoe", "10.0.0.9"), Locked)
