@@ -25,8 +25,9 @@ that has given a name's password before, or registered it, is *trusted* for
 that name, so the
 name's delay and lock do not apply to it (its own address count still
 does).  Addresses in :attr:`ThrottlePolicy.exempt` networks (``--auth-exempt``,
-by default loopback) are not counted at all; their names still are.  So an attacker who keeps guessing at a name delays only people who
-log in to it from new addresses, and only while the attack lasts.
+by default loopback) are not counted at all; their names still are.
+
+So an attacker who keeps guessing at a name delays only people who log in to it from new addresses, and only while the attack lasts.
 
 Memory is bounded: each table keeps at most ``max_entries`` keys, and past
 that forgets the least recently touched (which could give a very wide
