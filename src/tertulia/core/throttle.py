@@ -22,12 +22,12 @@ No user can be locked out for good from outside: every lock ends; a good
 password clears the name's count (never the address's, so that an attacker
 cannot wipe its own count by logging into its own account); and an address
 that has given a name's password before, or registered it, is *trusted* for
-that name, so the
-name's delay and lock do not apply to it (its own address count still
-does).  Addresses in :attr:`ThrottlePolicy.exempt` networks (``--auth-exempt``,
-by default loopback) are not counted at all; their names still are.
-
-So an attacker who keeps guessing at a name delays only people who log in to it from new addresses, and only while the attack lasts.
+that name, so the name's delay and lock do not apply to it (its own
+address count still does).  So an attacker who keeps guessing at a name
+delays only people who log in to it from new addresses, and only while the
+attack lasts.  Addresses in :attr:`ThrottlePolicy.exempt` networks
+(``--auth-exempt``, by default loopback) are not counted at all; the names
+they try still are.
 
 Memory is bounded: each table keeps at most ``max_entries`` keys, and past
 that forgets the least recently touched (which could give a very wide
