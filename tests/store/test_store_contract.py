@@ -1,7 +1,7 @@
 """One contract suite for every Store (tertulia.core.ports), plus SQLite specifics.
 
-Each contract test runs against ``SqliteStore`` (a real file in ``tmp_path``)
-and ``MemoryStore``.  Tests are plain functions that drive a coroutine with
+Each contract test runs against ``SqliteStore`` (a real file in ``tmp_path``),
+``MemoryStore`` and ``NatsStore`` (the real nats-server, one prefix per test).  Tests are plain functions that drive a coroutine with
 ``asyncio.run``; the helpers below turn the callback API into awaitables.
 """
 
@@ -31,7 +31,9 @@ from tertulia.core.ports import (
     StoredMessage,
     StoreUnavailable,
 )
+from tertulia.server.nats_server import NatsServer
 from tertulia.store.memory import MemoryStore
+from tertulia.store.nats import NatsStore
 from tertulia.store.sqlite import SqliteStore
 
 T = TypeVar("T")
@@ -43,17 +45,21 @@ Read = list[StoredMessage] | StoreUnavailable
 Written = StoreUnavailable | None
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "nats"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     """A factory of stores over the same data: calling it again is a restart.
 
-    For SQLite each call is a new ``SqliteStore`` on the same file; the
-    memory store keeps its data across close and reopen, so each call gives
-    the same instance.
+    For SQLite each call is a new ``SqliteStore`` on the same file, for NATS
+    a new ``NatsStore`` on the same server and prefix; the memory store keeps
+    its data across close and reopen, so each call gives the same instance.
     """
     if request.param == "sqlite":
         path = tmp_path / "sub" / "tertulia.db"
         return lambda: SqliteStore(path)
+    if request.param == "nats":
+        server: NatsServer = request.getfixturevalue("nats_server")
+        prefix: str = request.getfixturevalue("nats_prefix")
+        return lambda: NatsStore(server.url, prefix=prefix)
     memory = MemoryStore()
     return lambda: memory
 
@@ -328,7 +334,9 @@ def test_close_delivers_queued_then_refuses_in_order(make_store: StoreFactory) -
 def test_burst_completes_in_order(make_store: StoreFactory) -> None:
     async def body() -> None:
         store = make_store()
-        n = 20_000
+        # asyncio's debug mode slows nats-py's many coroutines about twenty
+        # times: a smaller burst keeps the NATS case to a second or two.
+        n = 3_000 if isinstance(store, NatsStore) else 20_000
         got: list[StoredMessage | StoreUnavailable] = []
         async with opened(store):
             commits_before = getattr(store, "commits", 0)

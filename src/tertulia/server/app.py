@@ -19,7 +19,7 @@ from contextlib import suppress
 
 from tertulia import __version__
 from tertulia.core.hub import Hub
-from tertulia.core.ports import Store
+from tertulia.core.ports import Store, StoreUnavailable
 from tertulia.frontends.outbox import Flusher
 from tertulia.frontends.tcp import TcpConnection
 from tertulia.server.config import Config
@@ -32,6 +32,21 @@ DRAIN_DEADLINE = 3.0
 FLUSH_DEADLINE = 2.0
 
 
+def store_for(config: Config) -> Store:
+    """The store the configuration asks for: NATS JetStream with ``--nats``, else SQLite.
+
+    Raises:
+        StoreUnavailable: ``--nats`` without nats-py installed.
+    """
+    if config.nats:
+        try:
+            from tertulia.store.nats import NatsStore
+        except ImportError:
+            raise StoreUnavailable("--nats needs nats-py: pip install 'tertulia[nats]'") from None
+        return NatsStore(config.nats, prefix=config.nats_prefix)
+    return SqliteStore(config.db_path)
+
+
 class Server:
     """One Tertulia server process' worth of parts.
 
@@ -41,7 +56,7 @@ class Server:
 
     def __init__(self, config: Config, store: Store | None = None) -> None:
         self.config = config
-        self.store: Store = store or SqliteStore(config.db_path)
+        self.store: Store = store or store_for(config)
         self.hub: Hub | None = None
         self.connections: set[TcpConnection] = set()
         self._listener: asyncio.base_events.Server | None = None

@@ -68,8 +68,8 @@ async def _serve(config: Config) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
-    server = Server(config)
     try:
+        server = Server(config)
         await server.start()
     except OSError as exc:
         where = f"{config.host or '*'}:{config.port}"
@@ -83,7 +83,12 @@ async def _serve(config: Config) -> int:
             print(f"tertulia: cannot start on {where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except StoreUnavailable as exc:
-        print(f"tertulia: {exc}; check --db and the folder's permissions", file=sys.stderr)
+        hint = (
+            "check --nats and that nats-server runs there with JetStream (-js)"
+            if config.nats
+            else "check --db and the folder's permissions"
+        )
+        print(f"tertulia: {exc}; {hint}", file=sys.stderr)
         return 1
     await stop.wait()
     await server.stop(fast)

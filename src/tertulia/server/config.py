@@ -50,6 +50,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("host", str, "", "address to listen on (default: all interfaces)", None),
     Option("port", int, 3000, "TCP port of the native protocol", 0, 65535),
     Option("db", str, "", "SQLite file (default: tertulia.db in the user's data directory)", None),
+    Option(
+        "nats",
+        str,
+        "",
+        "NATS servers with JetStream to join a cluster (nats://HOST:PORT[,...]); they keep"
+        " history, rooms and accounts (default: none, one node with --db)",
+        None,
+    ),
+    Option(
+        "nats_prefix",
+        str,
+        "tertulia",
+        "names the stream, subjects and buckets in NATS, so that deployments may share one",
+        None,
+    ),
     Option("history_on_join", int, 20, "messages sent on JOIN and IDENTIFY", 0, 500),
     Option("max_line", int, 4096, "longest line in bytes, without its end", 64, 1 << 20),
     Option("rate", float, 10.0, "lines per second per connection (0 = no limit)", 0),
@@ -81,6 +96,8 @@ class Config:
     host: str = ""
     port: int = 3000
     db: str = ""
+    nats: str = ""
+    nats_prefix: str = "tertulia"
     history_on_join: int = 20
     max_line: int = 4096
     rate: float = 10.0
@@ -139,6 +156,17 @@ def check(option: Option, raw: Any, where: str) -> Any:
             value = raw
     except (TypeError, ValueError):
         raise ConfigError(f"{what}, not {raw!r}") from None
+    if option.name == "nats" and value:
+        urls = [url.strip() for url in value.split(",")]
+        if not all(url and " " not in url for url in urls):
+            raise ConfigError(
+                f"{where} takes NATS addresses like nats://HOST:PORT,..., not {raw!r}"
+            )
+        value = ",".join(urls)
+    if option.name == "nats_prefix" and not (
+        value and all(c.isascii() and (c.isalnum() or c in "_-") for c in value)
+    ):
+        raise ConfigError(f"{where} takes letters, digits, _ and -, not {raw!r}")
     if option.choices is not None and value not in option.choices:
         raise ConfigError(f"{where} takes one of {', '.join(option.choices)}, not {raw!r}")
     low, high = option.minimum, option.maximum

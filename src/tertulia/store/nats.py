@@ -1,0 +1,834 @@
+"""The NATS JetStream store: room history in a stream, rooms and accounts in KV buckets.
+
+:class:`NatsStore` implements :class:`tertulia.core.ports.Store` on a NATS
+server (or cluster) with JetStream, through nats-py.  Everything it keeps is
+in JetStream, so several Tertulia nodes on the same NATS share it.  With the
+default ``prefix`` ``tertulia`` the layout is:
+
+* **Stream** ``TERTULIA_MSGS`` on subjects ``tertulia.msg.<room>``, where
+  ``<room>`` is the room key's UTF-8 in lowercase hex (a subject token may not
+  hold ``.``, ``*``, ``>`` or spaces).  Payload: compact JSON with ``room``,
+  ``sender``, ``color``, ``text``, ``kind``, ``ts``.  Limits: at most
+  ``history_per_room`` messages per room (``max_msgs_per_subject``) and
+  ``max_bytes`` in all, the oldest discarded first; file storage,
+  ``replicas`` copies, direct get allowed.
+* **KV bucket** ``tertulia_rooms``: key = hex room key, value = JSON
+  ``{"room", "topic"}``.  **KV bucket** ``tertulia_accounts``: key = hex
+  account key, value = JSON ``{"name", "password_hash", "color"}``.
+
+Invariants:
+
+* **Ids are the stream's sequence numbers**, printed as 16 hex digits: one
+  order for every room across every node, never reused (JetStream never goes
+  back, even when limits discard old messages).
+* **Submission order.**  One writer task publishes every write (messages and
+  KV puts alike) in submission order, pipelined (``publish_async``); a
+  history read runs once every append submitted before it is complete.
+  Completions go through one FIFO of slots and run in submission order, on
+  the loop thread, never from inside the submitting call.
+* **Stored, then seen.**  An append completes only when JetStream has acked
+  the publish (it is stored, with the stream's replicas) *and* this store's
+  own subscription to the stream has delivered it.  The subscription
+  (an ordered consumer over the whole stream) is the only way a message
+  enters the local index, so a history read submitted after an append sees
+  it, and messages enter the index in stream order.
+* **History** comes from that index: per room, the stream sequences of its
+  messages (trimmed to the stream's per-room limit) and the last
+  :data:`TAIL` messages themselves.  Reads within the tail cost no round
+  trip; older messages are fetched by sequence with JetStream's direct get
+  (a message the limits have discarded is skipped).  At ``open()`` the store
+  reads the stream once to build the index.
+* **Failures.**  While NATS is known to be unreachable, operations fail at
+  once with :class:`~tertulia.core.ports.StoreUnavailable`; one that gets no
+  answer within ``ack_timeout`` seconds of being sent fails too.  The
+  connection reconnects by itself.
+* **A late message is void.**  nats-py keeps what it could not send and
+  sends it after a reconnect, maybe long after its sender was told
+  ``STORE_UNAVAILABLE``.  So each message carries a deadline header
+  (``Tertulia-Expires``, epoch milliseconds: the time it is sent plus
+  ``ack_timeout / 2``), and a message the stream stored after its deadline
+  is ignored by every store: never indexed, never in history, and its own
+  append fails.  A sender gives up at ``ack_timeout`` after sending, later
+  than the deadline, so a message is never both given up and valid, except
+  when its ack alone was lost (the sender then sees an error for a message
+  that is in history).  This assumes clocks within ``ack_timeout / 2`` of
+  the NATS servers' (NTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import heapq
+import itertools
+import json
+import logging
+import math
+import time
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
+from nats.js.kv import KeyValue
+
+from tertulia.core.ports import (
+    Account,
+    AppendDone,
+    Draft,
+    HistoryDone,
+    RoomRecord,
+    Snapshot,
+    StoredMessage,
+    StoreUnavailable,
+    WriteDone,
+    format_id,
+    parse_id,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Messages per room kept in memory for history reads without a round trip.
+TAIL: Final = 256
+
+#: Errors nats-py raises for a failed request (server away, timeout, refusal).
+_NATS_ERRORS: Final = (nats.errors.Error, OSError, asyncio.TimeoutError)
+
+_Done = Callable[[Any], None]
+
+#: The header that carries a message's deadline (epoch milliseconds).
+EXPIRES: Final = "Tertulia-Expires"
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class _Kind(enum.Enum):
+    APPEND = "append"
+    PUT = "put"
+    STOP = "stop"
+
+
+def token(key: str) -> str:
+    """A room or account key as one subject token / KV key: its UTF-8 in hex."""
+    return key.encode().hex()
+
+
+def untoken(text: str) -> str:
+    """The key back from :func:`token`.
+
+    Raises:
+        ValueError: not the hex of UTF-8 text.
+    """
+    return bytes.fromhex(text).decode()
+
+
+def encode_draft(draft: Draft) -> bytes:
+    """A room message's payload in the stream (the id comes from the stream)."""
+    return json.dumps(
+        {
+            "room": draft.room,
+            "sender": draft.sender,
+            "color": draft.color,
+            "text": draft.text,
+            "kind": draft.kind,
+            "ts": draft.ts,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+
+
+def decode_message(seq: int, data: bytes) -> StoredMessage:
+    """A stream message back as a stored message whose id is its sequence.
+
+    Raises:
+        ValueError: the payload is not one of ours.
+    """
+    fields = json.loads(data)
+    if not isinstance(fields, dict):
+        raise ValueError("not a JSON object")
+    values = [fields.get(k) for k in ("room", "sender", "color", "text", "kind", "ts")]
+    if not all(isinstance(v, str) for v in values):
+        raise ValueError("missing or non-text field")
+    room, sender, color, text, kind, ts = (str(v) for v in values)
+    return StoredMessage(format_id(seq), room, sender, color, text, kind, ts)
+
+
+class _Slot:
+    """One submitted operation, waiting for its turn to complete."""
+
+    __slots__ = ("done", "ready", "result", "seq", "since", "waiters")
+
+    def __init__(self, done: _Done) -> None:
+        self.done = done
+        self.since = math.inf  # when it was sent to NATS
+        self.seq = 0  # an append's stream sequence, once acked
+        self.ready = False
+        self.result: object = None
+        self.waiters: list[asyncio.Future[None]] | None = None
+
+    async def wait(self) -> None:
+        """Return once the slot has its result (used as a barrier by reads)."""
+        if self.ready:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.waiters is None:
+            self.waiters = []
+        self.waiters.append(waiter)
+        await waiter
+
+
+class _RoomIndex:
+    """One room's stream sequences (ascending) and its last messages."""
+
+    __slots__ = ("seqs", "tail")
+
+    def __init__(self, tail: int) -> None:
+        self.seqs: list[int] = []
+        self.tail: deque[StoredMessage] = deque(maxlen=tail)
+
+
+class NatsStore:
+    """The :class:`~tertulia.core.ports.Store` port on NATS JetStream.
+
+    Args:
+        servers: NATS URLs (``nats://host:port``), a list or one string with
+            commas.
+        prefix: names the stream, subjects and buckets, so that several
+            deployments may share one NATS.  Letters, digits, ``_`` and ``-``.
+        history_per_room: messages kept per room (the stream's
+            ``max_msgs_per_subject``; older ones are discarded).
+        max_bytes: the stream's size limit in bytes (``-1``: none).
+        replicas: copies of each message in a NATS cluster (1 to 5).
+        ack_timeout: seconds an operation may wait for JetStream.
+        connect_timeout: seconds ``open()`` tries to reach NATS.
+        tail: messages per room kept in memory (:data:`TAIL`).
+
+    Raises:
+        ValueError: a bad ``prefix`` or empty ``servers``.
+    """
+
+    def __init__(
+        self,
+        servers: str | Sequence[str],
+        *,
+        prefix: str = "tertulia",
+        history_per_room: int = 10_000,
+        max_bytes: int = -1,
+        replicas: int = 1,
+        ack_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        tail: int = TAIL,
+    ) -> None:
+        urls = servers.split(",") if isinstance(servers, str) else list(servers)
+        self.servers = [u.strip() for u in urls if u.strip()]
+        if not self.servers:
+            raise ValueError("no NATS server given")
+        if not prefix or not all(c.isascii() and (c.isalnum() or c in "_-") for c in prefix):
+            raise ValueError(f"bad NATS prefix {prefix!r}: use letters, digits, _ and -")
+        self.prefix = prefix
+        self.stream = f"{prefix.upper()}_MSGS"
+        self.subject_prefix = f"{prefix}.msg."
+        self.rooms_bucket = f"{prefix}_rooms"
+        self.accounts_bucket = f"{prefix}_accounts"
+        self.description = f"nats {','.join(self.servers)} (stream {self.stream})"
+        self._history_per_room = history_per_room
+        self._max_bytes = max_bytes
+        self._replicas = replicas
+        self._ack_timeout = ack_timeout
+        self._connect_timeout = connect_timeout
+        self._tail = max(1, tail)
+        self._state = _State.NEW
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._rooms_kv: KeyValue | None = None
+        self._accounts_kv: KeyValue | None = None
+        self._sub: JetStreamContext.PushSubscription | None = None
+        # Submission order: the FIFO of slots, and the writer's inbox.
+        self._slots: deque[_Slot] = deque()
+        self._outbox: deque[tuple[_Kind, _Slot | None, str, bytes, Draft | None]] = deque()
+        self._wake = asyncio.Event()
+        # Appends not complete yet, in submission order (history reads wait for them).
+        self._appending: dict[_Slot, None] = {}
+        self._flushing = False
+        self._deferred: list[_Done] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writer: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopped: asyncio.Future[None] | None = None
+        # The index, fed by the subscription only.
+        self._index: dict[str, _RoomIndex] = {}
+        self._applied = 0  # the last stream sequence the subscription delivered
+        self._waiting: list[tuple[int, int, _Slot, StoredMessage]] = []
+        self._counter = itertools.count()
+        self._keep = history_per_room
+        self._last_error = ""
+        # Stream sequences that are not messages of ours (late, foreign).
+        self._void: set[int] = set()
+        self._catching_up: tuple[int, asyncio.Future[None]] | None = None
+        self._drained = asyncio.Event()
+
+    # -- the port -------------------------------------------------------------
+
+    async def open(self) -> Snapshot:
+        """Connect, create the stream and buckets if new, read rooms, accounts and history.
+
+        Raises:
+            StoreUnavailable: NATS cannot be reached within ``connect_timeout``,
+                has no JetStream, or refuses the stream's configuration.
+            RuntimeError: ``open()`` was already called.
+        """
+        if self._state is not _State.NEW:
+            raise RuntimeError("NatsStore.open() may be called only once")
+        self._loop = asyncio.get_running_loop()
+        self._stopped = self._loop.create_future()
+        where = ",".join(self.servers)
+        nc = Client()
+        self._nc = nc
+        try:
+            await asyncio.wait_for(
+                nc.connect(
+                    servers=self.servers,
+                    name="tertulia",
+                    connect_timeout=max(1, int(self._connect_timeout)),
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                ),
+                self._connect_timeout,
+            )
+        except (*_NATS_ERRORS, ValueError) as exc:
+            await self._abandon()
+            reason = self._last_error or str(exc) or type(exc).__name__
+            raise StoreUnavailable(f"cannot reach NATS at {where}: {reason}") from None
+        try:
+            snapshot = await self._prepare(nc)
+        except (*_NATS_ERRORS, ValueError) as exc:
+            await self._abandon()
+            if isinstance(
+                exc, nats.errors.NoRespondersError | nats.js.errors.ServiceUnavailableError
+            ):
+                reason = "JetStream is not enabled there (start nats-server with -js)"
+            else:
+                reason = str(exc) or type(exc).__name__
+            raise StoreUnavailable(f"NATS at {where}: {reason}") from None
+        self._state = _State.OPEN
+        self._writer = asyncio.create_task(self._write(), name="tertulia-nats-writer")
+        self._sweeper = asyncio.create_task(self._sweep(), name="tertulia-nats-sweeper")
+        logger.info(
+            "store %s open: %d rooms, %d accounts, up to sequence %d",
+            self.description,
+            len(snapshot.rooms),
+            len(snapshot.accounts),
+            self._applied,
+        )
+        return snapshot
+
+    def append(self, draft: Draft, done: AppendDone) -> None:
+        """Publish a message; ``done`` gets it with its id once stored and seen."""
+        slot = self._submit(done)
+        if slot is not None:
+            subject = self.subject_prefix + token(draft.room_key)
+            self._outbox.append((_Kind.APPEND, slot, subject, encode_draft(draft), draft))
+            self._appending[slot] = None
+            self._wake.set()
+
+    def history(
+        self,
+        room_key: str,
+        limit: int,
+        before: str | None,
+        after: str | None,
+        done: HistoryDone,
+    ) -> None:
+        """Read up to ``limit`` messages of a room, oldest first (as the SQLite store).
+
+        Raises:
+            ValueError: ``before`` or ``after`` is not 1 to 16 hex digits.
+        """
+        low = None if after is None else parse_id(after)
+        high = None if before is None else parse_id(before)
+        slot = self._submit(done)
+        if slot is not None:
+            prior = list(self._appending)
+            task = asyncio.create_task(
+                self._read(slot, self._applied, prior, room_key, limit, low, high)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def save_room(self, record: RoomRecord, done: WriteDone) -> None:
+        """Put a room and its topic in the rooms bucket."""
+        value = json.dumps({"room": record.room, "topic": record.topic}, ensure_ascii=False)
+        self._put(self.rooms_bucket, record.key, value.encode(), done)
+
+    def save_account(self, account: Account, done: WriteDone) -> None:
+        """Put an account in the accounts bucket."""
+        value = json.dumps(
+            {"name": account.name, "password_hash": account.password_hash, "color": account.color},
+            ensure_ascii=False,
+        )
+        self._put(self.accounts_bucket, account.key, value.encode(), done)
+
+    async def close(self) -> None:
+        """Finish every submitted operation, then unsubscribe and close.  Idempotent."""
+        if self._state is _State.NEW:
+            self._state = _State.CLOSED
+            return
+        if self._state is _State.OPEN:
+            self._state = _State.CLOSING
+            self._outbox.append((_Kind.STOP, None, "", b"", None))
+            self._wake.set()
+            asyncio.create_task(self._finish(), name="tertulia-nats-close")  # noqa: RUF006
+        if self._stopped is not None:
+            await asyncio.shield(self._stopped)
+
+    # -- submission and completion ------------------------------------------
+
+    def _submit(self, done: _Done) -> _Slot | None:
+        """A new slot in the FIFO, or None when the operation is refused (done told later)."""
+        state = self._state
+        if state is _State.OPEN:
+            slot = _Slot(done)
+            self._slots.append(slot)
+            return slot
+        if state is _State.NEW:
+            raise RuntimeError("NatsStore: call open() first")
+        if state is _State.CLOSING:
+            self._deferred.append(done)
+        else:
+            assert self._loop is not None
+            self._loop.call_soon(done, StoreUnavailable(f"{self.description} is closed"))
+        return None
+
+    def _put(self, bucket: str, key: str, value: bytes, done: WriteDone) -> None:
+        slot = self._submit(done)
+        if slot is not None:
+            self._outbox.append((_Kind.PUT, slot, f"$KV.{bucket}.{token(key)}", value, None))
+            self._wake.set()
+
+    def _settle(self, slot: _Slot, result: object) -> None:
+        """Give a slot its result (once) and run every completion now due."""
+        if slot.ready:
+            return
+        slot.ready = True
+        slot.result = result
+        self._appending.pop(slot, None)
+        if slot.waiters is not None:
+            for waiter in slot.waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+        self._flush()
+
+    def _flush(self) -> None:
+        """Run the completions at the head of the FIFO that have their result."""
+        if self._flushing:
+            return
+        self._flushing = True
+        slots = self._slots
+        try:
+            while slots and slots[0].ready:
+                slot = slots.popleft()
+                try:
+                    slot.done(slot.result)
+                except Exception:
+                    logger.exception("store callback %r failed", slot.done)
+        finally:
+            self._flushing = False
+        if not slots and self._state is _State.CLOSING:
+            self._drained.set()
+
+    # -- the writer -----------------------------------------------------------
+
+    async def _write(self) -> None:
+        """Publish the outbox in order, pipelined; acks come back through _acked."""
+        outbox, wake = self._outbox, self._wake
+        assert self._nc is not None and self._js is not None
+        nc, js = self._nc, self._js
+        while True:
+            if not outbox:
+                wake.clear()
+                await wake.wait()
+                continue
+            kind, slot, subject, payload, draft = outbox.popleft()
+            if kind is _Kind.STOP or slot is None:
+                return
+            if slot.ready:  # timed out while waiting in the outbox
+                continue
+            if not nc.is_connected:
+                self._settle(slot, StoreUnavailable(f"{self.description}: NATS is unreachable"))
+                continue
+            slot.since = time.monotonic()
+            headers = None
+            if kind is _Kind.APPEND:
+                expires = int((time.time() + self._ack_timeout / 2) * 1000)
+                headers = {EXPIRES: str(expires)}
+            try:
+                future = await js.publish_async(
+                    subject, payload, wait_stall=self._ack_timeout, headers=headers
+                )
+            except _NATS_ERRORS as exc:
+                logger.warning("store %s: publish failed: %r", self.description, exc)
+                self._settle(slot, StoreUnavailable(f"{self.description}: publish failed"))
+                continue
+            future.add_done_callback(functools.partial(self._acked, slot, draft))
+
+    def _acked(self, slot: _Slot, draft: Draft | None, future: asyncio.Future[Any]) -> None:
+        """A publish was answered: a write is done; a message waits to be seen."""
+        if slot.ready:
+            return
+        if future.cancelled() or future.exception() is not None:
+            error = "cancelled" if future.cancelled() else repr(future.exception())
+            logger.warning("store %s: write refused: %s", self.description, error)
+            self._settle(slot, StoreUnavailable(f"{self.description}: write refused"))
+            return
+        if draft is None:
+            self._settle(slot, None)
+            return
+        seq = slot.seq = int(future.result().seq)
+        message = StoredMessage(
+            format_id(seq), draft.room, draft.sender, draft.color, draft.text, draft.kind, draft.ts
+        )
+        if seq <= self._applied:
+            void = seq in self._void
+            self._settle(
+                slot, StoreUnavailable(f"{self.description}: too late") if void else message
+            )
+        else:
+            heapq.heappush(self._waiting, (seq, next(self._counter), slot, message))
+
+    async def _sweep(self) -> None:
+        """Fail operations sent longer than ``ack_timeout`` ago (NATS away, lost ack).
+
+        Slots are sent roughly in FIFO order, so the scan stops at the first
+        recent or unsent one.
+        """
+        period = max(0.05, self._ack_timeout / 4)
+        while True:
+            await asyncio.sleep(period)
+            cutoff = time.monotonic() - self._ack_timeout
+            late = []
+            for slot in self._slots:
+                if slot.since >= cutoff:
+                    break
+                late.append(slot)
+            for slot in late:
+                if not slot.ready:
+                    logger.warning("store %s: no answer in time", self.description)
+                    self._settle(slot, StoreUnavailable(f"{self.description}: no answer in time"))
+
+    # -- the subscription and the index --------------------------------------
+
+    async def _on_message(self, msg: Msg) -> None:
+        """Each stream message, in stream order: index it, then release appends."""
+        metadata = msg.metadata
+        seq = int(metadata.sequence.stream)
+        if seq <= self._applied:  # replayed by a new consumer after a reconnect
+            return
+        try:
+            room_key = untoken(msg.subject[len(self.subject_prefix) :])
+            message = decode_message(seq, msg.data)
+            headers = msg.headers or {}
+            expires = int(headers.get(EXPIRES, "0"))
+        except (ValueError, UnicodeDecodeError):
+            logger.warning(
+                "store %s: skipping foreign message %d on %s", self.stream, seq, msg.subject
+            )
+            message = None
+        else:
+            if expires and metadata.timestamp.timestamp() * 1000 > expires:
+                logger.warning("store %s: message %d stored too late; ignored", self.stream, seq)
+                message = None
+        if message is None:
+            self._void.add(seq)
+        else:
+            room = self._index.get(room_key)
+            if room is None:
+                room = self._index[room_key] = _RoomIndex(min(self._tail, self._keep))
+            seqs = room.seqs
+            seqs.append(seq)
+            if len(seqs) > self._keep + self._keep // 4 + 16:
+                del seqs[: len(seqs) - self._keep]
+            room.tail.append(message)
+        self._applied = max(self._applied, seq)
+        if self._catching_up is not None and self._applied >= self._catching_up[0]:
+            if not self._catching_up[1].done():
+                self._catching_up[1].set_result(None)
+        waiting = self._waiting
+        while waiting and waiting[0][0] <= self._applied:
+            got, _, slot, stored = heapq.heappop(waiting)
+            if got in self._void:
+                self._settle(slot, StoreUnavailable(f"{self.description}: stored too late"))
+            else:
+                self._settle(slot, stored)
+        if len(self._void) > 1024:  # only sequences still awaited matter
+            self._void = {v for v in self._void if v > self._applied - 1024}
+
+    async def _read(
+        self,
+        slot: _Slot,
+        floor: int,
+        prior: list[_Slot],
+        room_key: str,
+        limit: int,
+        low: int | None,
+        high: int | None,
+    ) -> None:
+        """A history read, once every append submitted before it is complete.
+
+        It sees the stream up to ``floor`` (what was indexed when it was
+        submitted) or the last of those appends, and nothing later, so that a
+        message reaches a joining user either in history or live, never both.
+        """
+        for append in prior:
+            await append.wait()
+        slot.since = time.monotonic()
+        cap = max([floor, *(append.seq for append in prior)]) + 1
+        high = cap if high is None else min(high, cap)
+        try:
+            result: list[StoredMessage] | StoreUnavailable = await self._history_now(
+                room_key, limit, low, high
+            )
+        except _NATS_ERRORS as exc:
+            logger.warning("store %s: history read failed: %r", self.description, exc)
+            result = StoreUnavailable(f"{self.description}: history read failed")
+        except Exception:  # a bug; the caller still gets an answer, in order
+            logger.exception("store %s: history read failed", self.description)
+            result = StoreUnavailable(f"{self.description}: history read failed")
+        self._settle(slot, result)
+
+    async def _history_now(
+        self, room_key: str, limit: int, low: int | None, high: int | None
+    ) -> list[StoredMessage]:
+        room = self._index.get(room_key)
+        if room is None or limit < 1:
+            return []
+        seqs = room.seqs
+        if low is None:
+            end = len(seqs) if high is None else bisect_left(seqs, high)
+            start = max(0, end - limit)
+        else:
+            start = bisect_right(seqs, low)
+            end = len(seqs) if high is None else bisect_left(seqs, high)
+            end = min(end, start + limit)
+        if start >= end:
+            return []
+        cached_from = len(seqs) - len(room.tail)
+        # Taken now, before any await: the index may move on meanwhile.
+        cached = (
+            list(
+                itertools.islice(
+                    room.tail, max(start, cached_from) - cached_from, end - cached_from
+                )
+            )
+            if end > cached_from
+            else []
+        )
+        older = seqs[start : min(end, cached_from)]
+        if not older:
+            return cached
+        fetched = await asyncio.gather(*(self._fetch(seq) for seq in older))
+        return [m for m in fetched if m is not None] + cached
+
+    async def _fetch(self, seq: int) -> StoredMessage | None:
+        """One old message by sequence (direct get), or None if the limits dropped it."""
+        assert self._js is not None
+        try:
+            raw = await self._js.get_msg(self.stream, seq=seq, direct=True)
+        except nats.js.errors.NotFoundError:
+            return None
+        try:
+            return decode_message(seq, raw.data or b"")
+        except ValueError:
+            return None
+
+    # -- opening and closing --------------------------------------------------
+
+    async def _prepare(self, nc: Client) -> Snapshot:
+        """Create or check the stream and buckets; read them; start the subscription."""
+        js = nc.jetstream(timeout=self._ack_timeout, publish_async_max_pending=4000)
+        self._js = js
+        config = StreamConfig(
+            name=self.stream,
+            subjects=[self.subject_prefix + "*"],
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_msgs_per_subject=self._history_per_room,
+            max_bytes=self._max_bytes,
+            num_replicas=self._replicas,
+            allow_direct=True,
+        )
+        try:
+            info = await js.stream_info(self.stream)
+        except nats.js.errors.NotFoundError:
+            info = await js.add_stream(config)
+        else:
+            if info.config.max_msgs_per_subject != self._history_per_room:
+                info = await js.update_stream(config)
+        self._keep = max(1, int(info.config.max_msgs_per_subject or self._history_per_room))
+        self._rooms_kv = await self._bucket(js, self.rooms_bucket)
+        self._accounts_kv = await self._bucket(js, self.accounts_bucket)
+        rooms = [
+            RoomRecord(key, str(v["room"]), str(v.get("topic", "")))
+            for key, v in await self._read_bucket(self._rooms_kv, self.rooms_bucket)
+        ]
+        accounts = [
+            Account(key, str(v["name"]), str(v["password_hash"]), str(v["color"]))
+            for key, v in await self._read_bucket(self._accounts_kv, self.accounts_bucket)
+        ]
+        last = int(info.state.last_seq)
+        self._sub = await self._subscribe(1)
+        # Wait until the index holds everything the stream held at start (the
+        # limits discard a message only for a newer one, so ``last`` comes).
+        if info.state.messages and self._applied < last:
+            caught_up: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._catching_up = (last, caught_up)
+            try:
+                await asyncio.wait_for(caught_up, max(self._connect_timeout, 60.0))
+            except TimeoutError:
+                raise TimeoutError("reading the history stream took too long") from None
+            finally:
+                self._catching_up = None
+        return Snapshot(
+            rooms=sorted(rooms, key=lambda r: r.key), accounts=sorted(accounts, key=lambda a: a.key)
+        )
+
+    async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
+        """An ordered consumer over the whole stream from sequence ``start``."""
+        assert self._js is not None
+        return await self._js.subscribe(
+            self.subject_prefix + "*",
+            stream=self.stream,
+            cb=self._on_message,
+            ordered_consumer=True,
+            idle_heartbeat=1.0,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start
+            ),
+        )
+
+    async def _resubscribe(self) -> None:
+        """After a reconnect: a new consumer from the next sequence not yet seen.
+
+        The old consumer may have died with the server; waiting for its
+        heartbeats to be missed would leave appends unconfirmed meanwhile.
+        """
+        while self._state is _State.OPEN and self._nc is not None and self._nc.is_connected:
+            old, self._sub = self._sub, None
+            if old is not None:
+                try:
+                    await old.unsubscribe()
+                except _NATS_ERRORS:
+                    pass
+            try:
+                self._sub = await self._subscribe(self._applied + 1)
+                logger.info(
+                    "store %s: following the stream from %d", self.stream, self._applied + 1
+                )
+                return
+            except _NATS_ERRORS as exc:  # JetStream may still be starting
+                logger.info("store %s: cannot follow the stream yet: %r", self.stream, exc)
+                await asyncio.sleep(0.25)
+
+    async def _bucket(self, js: JetStreamContext, name: str) -> KeyValue:
+        try:
+            return await js.key_value(name)
+        except nats.js.errors.BucketNotFoundError:
+            return await js.create_key_value(
+                bucket=name, history=1, replicas=self._replicas, storage=StorageType.FILE
+            )
+
+    async def _read_bucket(self, kv: KeyValue, name: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every live key of a bucket with its JSON value (bad entries are logged, skipped)."""
+        watcher = await kv.watchall(ignore_deletes=True)
+        out: list[tuple[str, dict[str, Any]]] = []
+        try:
+            while True:
+                entry = await watcher.updates(timeout=self._ack_timeout)  # type: ignore[no-untyped-call]
+                if entry is None:
+                    break
+                try:
+                    value = json.loads(entry.value or b"")
+                    if not isinstance(value, dict):
+                        raise ValueError("not an object")
+                    out.append((untoken(entry.key), value))
+                except (ValueError, UnicodeDecodeError):
+                    logger.warning("bucket %s: skipping bad entry %r", name, entry.key)
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return out
+
+    async def _finish(self) -> None:
+        """The close sequence: drain the writer and the FIFO, then disconnect."""
+        try:
+            if self._writer is not None:
+                await self._writer
+            # Every slot completes: by its ack, its read or the sweeper.
+            if self._slots:
+                await self._drained.wait()
+            for task in list(self._tasks):
+                await task
+        finally:
+            if self._sweeper is not None:
+                self._sweeper.cancel()
+            await self._abandon()
+            self._state = _State.CLOSED
+            deferred, self._deferred = self._deferred, []
+            for done in deferred:
+                try:
+                    done(StoreUnavailable(f"{self.description} is closed"))
+                except Exception:
+                    logger.exception("store callback %r failed", done)
+            if self._stopped is not None and not self._stopped.done():
+                self._stopped.set_result(None)
+
+    async def _abandon(self) -> None:
+        """Close the connection, whatever state it is in."""
+        nc = self._nc
+        if nc is None:
+            return
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except _NATS_ERRORS:
+                pass
+            self._sub = None
+        try:
+            await nc.close()
+        except _NATS_ERRORS:
+            logger.debug("closing the NATS connection failed", exc_info=True)
+
+    # -- connection events -----------------------------------------------------
+
+    async def _on_error(self, exc: Exception) -> None:
+        self._last_error = str(exc) or type(exc).__name__
+        if self._state is _State.OPEN:
+            logger.warning("store %s: %s", self.description, self._last_error)
+
+    async def _on_disconnected(self) -> None:
+        if self._state is _State.OPEN:
+            logger.warning("store %s: disconnected from NATS; reconnecting", self.description)
+
+    async def _on_reconnected(self) -> None:
+        if self._state is _State.OPEN:
+            logger.info("store %s: reconnected to NATS", self.description)
+            task = asyncio.create_task(self._resubscribe(), name="tertulia-nats-resubscribe")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
