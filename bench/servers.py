@@ -133,6 +133,8 @@ class Tertulia(ServerUnderTest):
             str(self.port),
             "--db",
             f"{self.dir}/bench.db",
+            "--http-port",
+            "0",
             *TERTULIA_RELAXED,
         ]
 

@@ -3,8 +3,8 @@
 * ``tertulia serve [options]``: the server (:mod:`tertulia.server.cli`);
 * ``tertulia connect [HOST[:PORT]]``: the full-screen client, or with
   ``--plain`` the line mode (:mod:`tertulia.client`);
-* ``tertulia`` alone: a server on port 3000 unless one runs there, and the
-  client on it (:mod:`tertulia.client.together`).
+* ``tertulia`` alone: a server on port 3000 (and the web page on 8080)
+  unless one runs there, and the client on it (:mod:`tertulia.client.together`).
 
 A usage error exits with status 2 and one line on stderr.
 """
@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=3000,
                         help="with no command: the port of the server to start or use "
                         "(default: 3000)")
+    parser.add_argument("--http-port", type=int, default=8080,
+                        help="with no command: the web page's port of the server it starts "
+                        "(default: 8080; 0 = no web page)")
     parser.add_argument("--name", help="with no command: your name in the chat")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     serve = commands.add_parser(
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command is None:
         from tertulia.client.together import main as together
 
-        return together(ns.port, ns.name)
+        return together(ns.port, ns.name, ns.http_port)
     if ns.command == "connect":
         if not ns.plain:
             from tertulia.client.tui import main_from_args as full_screen

@@ -36,12 +36,13 @@ def run(cmd: list[str], tmp_path: Path, stdin: str) -> subprocess.CompletedProce
 
 
 def test_main_py_starts_a_server_chats_and_stops_it(tmp_path: Path) -> None:
-    port = free_port()
-    done = run([sys.executable, "Main.py", "--port", str(port), "--name", "Ana"], tmp_path,
-               "hola desde Main.py\n@<- USERS\n")
+    port, http_port = free_port(), free_port()
+    done = run([sys.executable, "Main.py", "--port", str(port), "--http-port", str(http_port),
+                "--name", "Ana"], tmp_path, "hola desde Main.py\n@<- USERS\n")
     assert done.returncode == 0, done.stderr
     assert "@-> OK USERS 1" in done.stdout
     assert "Starting a server" in done.stderr and "Stopping the server" in done.stderr
+    assert f"http://localhost:{http_port}/" in done.stderr  # the web page too
     assert "Traceback" not in done.stderr
     assert not listening(port)  # the server it started is gone
     db = tmp_path / "data" / "tertulia" / "tertulia.db"
@@ -71,3 +72,17 @@ def test_tertulia_uses_a_server_already_running(tmp_path: Path) -> None:
             bob.until("^@-> OK PING still-here$")
     finally:
         server.stop()
+
+
+def test_a_busy_web_port_does_not_stop_the_chat(tmp_path: Path) -> None:
+    """The page's port is taken: one line says the page is off, and the chat works."""
+    with socket.socket() as taken:
+        taken.bind(("", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        done = run([sys.executable, "-m", "tertulia", "--port", str(free_port()),
+                    "--http-port", str(busy), "--name", "Ana"], tmp_path, "@<- USERS\n")
+    assert done.returncode == 0, done.stderr
+    assert "@-> OK USERS 1" in done.stdout
+    assert f"Port {busy} is in use, so the web page is off" in done.stderr
+    assert "http://localhost" not in done.stderr and "Traceback" not in done.stderr

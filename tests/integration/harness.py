@@ -33,11 +33,19 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 class ServerThread:
-    """A real server in a background thread.  ``port`` is set once started."""
+    """A real server in a background thread.  ``port`` is set once started.
 
-    def __init__(self, config: Config) -> None:
+    With ``http=True`` it also serves HTTP (the page, ``/ws``) on a free port,
+    ``http_port``, bound here so that parallel tests never race for one.
+    """
+
+    def __init__(self, config: Config, *, http: bool = False) -> None:
         self.config = config
         self.port = 0
+        self.http_port = 0
+        self._http_socket: socket.socket | None = None
+        if http:
+            self._http_socket = socket.create_server((config.host or "127.0.0.1", 0))
         self.server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -56,9 +64,10 @@ class ServerThread:
         loop = self._loop = _loop_factory()
         asyncio.set_event_loop(loop)
         try:
-            self.server = Server(self.config)
+            self.server = Server(self.config, http_socket=self._http_socket)
             loop.run_until_complete(self.server.start())
             self.port = self.server.port
+            self.http_port = self.server.http_port or 0
         except BaseException as exc:  # reported to the starting test
             self._error = exc
             self._ready.set()
@@ -90,8 +99,17 @@ class ServerThread:
 
 
 def server_config(tmp_path: Path, **overrides: Any) -> Config:
-    """The protocol's defaults, on a free port, with a fresh database in ``tmp_path``."""
-    values: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "db": str(tmp_path / "tertulia.db")}
+    """The protocol's defaults, on a free port, with a fresh database in ``tmp_path``.
+
+    HTTP is off (``http_port=0``): tests run many servers at once, and one
+    that wants the page or ``/ws`` asks ``ServerThread(..., http=True)``.
+    """
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": 0,
+        "db": str(tmp_path / "tertulia.db"),
+        "http_port": 0,
+    }
     values.update(overrides)
     return Config(**values)
 
@@ -228,13 +246,15 @@ LISTEN_RE = re.compile(r"listening on \S+:(\d+)")
 @contextmanager
 def spawn_server(*args: str, tmp_path: Path, env: dict[str, str] | None = None
                  ) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """Run ``python -m tertulia serve --port 0 ARGS`` and yield (process, port).
+    """Run ``python -m tertulia serve --port 0 --http-port 0 ARGS`` and yield (process, port).
 
     Stderr is read until the "listening on" line; the process is killed at
     the end if it is still running.
     """
     cmd = [sys.executable, "-m", "tertulia", "serve", "--host", "127.0.0.1", "--port", "0",
            *args]
+    if "--http-port" not in args:
+        cmd += ["--http-port", "0"]
     if "--db" not in args:
         cmd += ["--db", str(tmp_path / "tertulia.db")]
     full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}

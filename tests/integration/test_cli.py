@@ -58,6 +58,8 @@ def serve(*args: str, env: dict[str, str] | None = None
           ) -> Iterator[tuple[subprocess.Popen[str], int, str, StderrLines]]:
     """``tertulia serve ARGS`` as a child: yields (process, port, startup line, stderr)."""
     cmd = [sys.executable, "-m", "tertulia", "serve", "--host", "127.0.0.1", "--port", "0", *args]
+    if "--http-port" not in args:
+        cmd += ["--http-port", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=env or env_with_src())
     try:
@@ -240,6 +242,21 @@ def test_port_in_use_is_one_line_and_nonzero(tmp_path: Path) -> None:
     messages = [line for line in result.stderr.splitlines() if not LOG_RE.match(line)]
     assert len(messages) == 1, result.stderr
     assert "in use" in messages[0] and str(port) in messages[0], messages
+
+
+def test_http_port_in_use_is_one_line_naming_the_flag(tmp_path: Path) -> None:
+    """The web page's port is taken: one message that names --http-port, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--host", "127.0.0.1", "--port", "0", "--http-port", str(port),
+                         "--db", str(tmp_path / "t.db"))
+    assert result.returncode == 1, result.stderr
+    messages = [line for line in result.stderr.splitlines() if not LOG_RE.match(line)]
+    assert len(messages) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "in use" in messages[0] and str(port) in messages[0], messages
+    assert "--http-port" in messages[0], messages
 
 
 def test_startup_line_and_one_info_line_per_connect_and_disconnect(tmp_path: Path) -> None:

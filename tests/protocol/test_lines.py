@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import pytest
 
-from tertulia.protocol.lines import TOO_LONG, Line, LineSplitter
+from tertulia.protocol.lines import TOO_LONG, Line, LineSplitter, frame_line
 
 Chunker = Callable[[bytes], list[bytes]]
 
@@ -248,3 +248,26 @@ def test_one_megabyte_of_short_lines_byte_by_byte() -> None:
             assert got == line[:-2]
             count += 1
     assert count == len(data) // len(line)
+
+
+# ---------------------------------------------------------------- WebSocket frames
+
+
+@pytest.mark.parametrize(
+    ("payload", "line"),
+    [
+        (b"hola", b"hola"),
+        (b"hola\n", b"hola"),
+        (b"hola\r\n", b"hola"),
+        (b"hola\r", b"hola"),
+        (b"", None),
+        (b"\n", None),
+        (b"\r\n", None),
+        (b"a\nb", b"a\nb"),  # one frame is one line
+        (b"x" * 16, b"x" * 16),
+        (b"x" * 16 + b"\r\n", b"x" * 16),
+        (b"x" * 17, TOO_LONG),
+    ],
+)
+def test_frame_line_follows_the_line_rules(payload: bytes, line: object) -> None:
+    assert frame_line(payload, 16) == line

@@ -2,7 +2,9 @@
 
 As in the original project, one command gives a working chat: if nothing
 listens on the port yet, a server with the embedded store starts in the
-background (its log goes to ``server.log`` next to the database); then the
+background (its log goes to ``server.log`` next to the database), with the
+web page on ``--http-port`` (8080) unless that port is taken: then the
+server starts without it and one line says so; then the
 terminal client opens on it (the full-screen one on a terminal, the line mode
 for pipes).  Leaving the client stops the server it started,
 cleanly (SIGINT, then a wait), so the history stays in the store for next
@@ -42,8 +44,21 @@ def _data_dir() -> Path:
     return Path(base) / "tertulia"
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
+def _free(port: int) -> bool:
+    """Whether a server could listen on ``port`` on every interface (checked by binding it)."""
+    try:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("", port))
+    except OSError:
+        return False
+    return True
+
+
+def start_server(port: int, http_port: int = 0) -> subprocess.Popen[bytes]:
     """Start ``tertulia serve`` on ``port`` in the background; wait until it listens.
+
+    ``http_port`` is the web page's port (0 = none).
 
     Raises:
         RuntimeError: it exited or did not listen in time (the message says why).
@@ -53,7 +68,8 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     log_path = folder / "server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tertulia", "serve", "--port", str(port)],
+            [sys.executable, "-m", "tertulia", "serve", "--port", str(port),
+             "--http-port", str(http_port)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )
@@ -90,7 +106,7 @@ def ask_name() -> str | None:
     return name or ask_name()
 
 
-def main(port: int = 3000, name: str | None = None) -> int:
+def main(port: int = 3000, name: str | None = None, http_port: int = 8080) -> int:
     """Run a server (unless one is there) and the client on it; return the exit status."""
     server = None
     if _listening(port):
@@ -98,11 +114,19 @@ def main(port: int = 3000, name: str | None = None) -> int:
               file=sys.stderr)
     else:
         print(_("Starting a server on port {port}...").format(port=port), file=sys.stderr)
+        if http_port and not _free(http_port):
+            # The chat matters more than the page: go on without it.
+            print(_("Port {port} is in use, so the web page is off this time.").format(
+                port=http_port), file=sys.stderr)
+            http_port = 0
         try:
-            server = start_server(port)
+            server = start_server(port, http_port)
         except (RuntimeError, OSError) as exc:
             print(f"tertulia: {exc}", file=sys.stderr)
             return 1
+        if http_port:
+            print(_("Friends can chat from a browser at http://localhost:{port}/ "
+                    "(or this machine's address).").format(port=http_port), file=sys.stderr)
     try:
         interactive = sys.stdin.isatty()
         if interactive and sys.stdout.isatty():

@@ -46,7 +46,7 @@ from tertulia.protocol.commands import (
 )
 from tertulia.protocol.errors import BAD_LINE_CODES, ByeCode, ErrorCode, ProtocolError
 from tertulia.protocol.jsonmode import JsonEncoder
-from tertulia.protocol.lines import Line, _TooLong
+from tertulia.protocol.lines import Line, _NotText, _TooLong
 from tertulia.protocol.messages import Ref
 from tertulia.protocol.textmode import TextEncoder
 
@@ -170,7 +170,7 @@ class Session:
         self.pinged = False
 
     def receive(self, line: Line | str) -> None:
-        """Take one line from the front end: bytes, a ``str`` (WebSocket) or TOO_LONG."""
+        """Take one line from the front end: bytes, a ``str``, TOO_LONG or NOT_TEXT (WebSocket)."""
         if self.closed:
             return
         over_rate = not self.bucket.take(self.hub.clock())
@@ -258,6 +258,10 @@ class Session:
                 raise ProtocolError(
                     ErrorCode.LINE_TOO_LONG,
                     f"a line has at most {self.hub.settings.max_line} bytes; it was not run",
+                )
+            if isinstance(line, _NotText):
+                raise ProtocolError(
+                    ErrorCode.BAD_ENCODING, "send text frames of UTF-8; a binary frame is not run"
                 )
             if isinstance(line, bytes):
                 try:

@@ -30,8 +30,39 @@ class _TooLong:
 
 TOO_LONG: Final = _TooLong()
 
-#: What :meth:`LineSplitter.feed` yields: a line without its end, or the marker.
-Line = bytes | _TooLong
+
+class _NotText:
+    """Marker for a WebSocket frame that is not a text frame (binary)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_TEXT"
+
+
+NOT_TEXT: Final = _NotText()
+
+#: What :meth:`LineSplitter.feed` and :func:`frame_line` yield: a line without
+#: its end, or a marker (:data:`NOT_TEXT` only from a WebSocket front end).
+Line = bytes | _TooLong | _NotText
+
+
+def frame_line(payload: bytes, max_line: int) -> Line | None:
+    """The line carried by one WebSocket text frame (PROTOCOL.md §1: one frame = one line).
+
+    The same rules as :class:`LineSplitter`, so a WebSocket client gets the
+    same errors as a TCP one: one LF at the end, and a CR right before it, are
+    dropped; an empty line is ignored (None); more than ``max_line`` bytes is
+    :data:`TOO_LONG`.  An LF inside the frame is left in place: the frame is
+    one line, and the JSON decoder takes such an LF as whitespace.
+    """
+    if payload.endswith(b"\n"):
+        payload = payload[:-1]
+    if payload.endswith(b"\r"):
+        payload = payload[:-1]
+    if len(payload) > max_line:
+        return TOO_LONG
+    return payload or None
 
 
 class LineSplitter:

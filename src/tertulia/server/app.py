@@ -14,17 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from tertulia import __version__
 from tertulia.core.hub import Hub
 from tertulia.core.ports import Store, StoreUnavailable
 from tertulia.frontends.outbox import Flusher
 from tertulia.frontends.tcp import TcpConnection
-from tertulia.server.config import Config
+from tertulia.server.config import Config, parse_origins
 from tertulia.server.hashing import ThreadedHasher
 from tertulia.store.sqlite import SqliteStore
+
+if TYPE_CHECKING:
+    # Imported when HTTP is on: the server itself runs without aiohttp (Main.py
+    # straight from a clone), only the web page needs it.
+    from tertulia.frontends.http import HttpFrontend
+    from tertulia.frontends.websocket import WebSocketConnection
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +59,24 @@ class Server:
     """One Tertulia server process' worth of parts.
 
     Use ``await start()``, then ``await stop()``; :attr:`port` is the bound TCP
-    port (useful with ``port=0``).
+    port (useful with ``port=0``), :attr:`http_port` the HTTP one (None when off).
+
+    Args:
+        config: the options.
+        store: the store (default: SQLite at ``config.db_path``).
+        http_socket: serve HTTP on this bound socket, whatever
+            ``config.http_port`` says (tests use it to get a free port).
     """
 
-    def __init__(self, config: Config, store: Store | None = None) -> None:
+    def __init__(
+        self, config: Config, store: Store | None = None, http_socket: socket.socket | None = None
+    ) -> None:
         self.config = config
         self.store: Store = store or store_for(config)
         self.hub: Hub | None = None
         self.connections: set[TcpConnection] = set()
+        self.web: HttpFrontend | None = None
+        self._http_socket = http_socket
         self._listener: asyncio.base_events.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._hasher: ThreadedHasher | None = None
@@ -69,14 +87,21 @@ class Server:
         assert self._listener is not None
         return int(self._listener.sockets[0].getsockname()[1])
 
-    async def start(self) -> None:
-        """Bind the port, open the store, then start accepting.
+    @property
+    def http_port(self) -> int | None:
+        if self._http_socket is None:
+            return None
+        return int(self._http_socket.getsockname()[1])
 
-        The port is bound first so that "port in use" is said before anything
+    async def start(self) -> None:
+        """Bind the ports, open the store, then start accepting.
+
+        The ports are bound first so that "port in use" is said before anything
         else happens; connections wait in the backlog until the hub is ready.
 
         Raises:
-            OSError: when the address cannot be bound (port in use, ...).
+            BindError: the TCP or HTTP address cannot be bound (port in
+                use, ...); ``flag`` and ``port`` say which.
         """
         loop = asyncio.get_running_loop()
         flusher = Flusher(loop)
@@ -88,24 +113,45 @@ class Server:
             self.connections.add(conn)
             return conn
 
-        self._listener = await loop.create_server(
-            factory,
-            self.config.host or None,
-            self.config.port,
-            backlog=1024,
-            reuse_address=True,
-            start_serving=False,
-        )
+        config = self.config
+        try:
+            self._listener = await loop.create_server(
+                factory,
+                config.host or None,
+                config.port,
+                backlog=1024,
+                reuse_address=True,
+                start_serving=False,
+            )
+        except OSError as exc:
+            raise BindError(exc, "--port", config.port) from exc
+        if self._http_socket is None and config.http_port and _have_aiohttp():
+            from tertulia.frontends.http import bind_http
+
+            try:
+                self._http_socket = bind_http(config.host, config.http_port)
+            except OSError as exc:
+                self._listener.close()
+                raise BindError(exc, "--http-port", config.http_port) from exc
         try:
             snapshot = await self.store.open()
         except BaseException:
             self._listener.close()
+            if self._http_socket is not None:
+                self._http_socket.close()
             raise
         self._hasher = ThreadedHasher(loop)
-        self.hub = Hub(self.config.core(__version__), self.store, self._hasher, snapshot)
+        self.hub = Hub(config.core(__version__), self.store, self._hasher, snapshot)
         await self._listener.start_serving()
+        if self._http_socket is not None:
+            from tertulia.frontends.http import HttpFrontend
+
+            self.web = HttpFrontend(
+                self.hub, flusher, max_sendq, parse_origins(config.allowed_origins)
+            )
+            await self.web.start(self._http_socket)
         self._ticker = asyncio.create_task(self._tick(), name="tertulia-timers")
-        where = self.config.host or "*"
+        where = config.host or "*"
         logger.info(
             "tertulia %s listening on %s:%d (tcp), store: %s",
             __version__,
@@ -113,6 +159,12 @@ class Server:
             self.port,
             self.store.description,
         )
+        if self.http_port is not None:
+            logger.info(
+                "web page on http://%s:%d/ (WebSocket at /ws)",
+                config.host or "localhost",
+                self.http_port,
+            )
 
     async def _tick(self) -> None:
         """Drive the hub's timeouts (identify, ping)."""
@@ -132,24 +184,60 @@ class Server:
         fast = fast or asyncio.Event()
         if self._listener is not None:
             self._listener.close()
+        web = self.web
+        if web is not None:
+            await web.stop_accepting()
         if self._ticker is not None:
             self._ticker.cancel()
             with suppress(asyncio.CancelledError):
                 await self._ticker
         hub = self.hub
         if hub is not None:
-            for conn in list(self.connections):
+            web_connections: set[WebSocketConnection] = (
+                web.connections if web is not None else set()
+            )
+            everyone: list[TcpConnection | WebSocketConnection] = [
+                *self.connections,
+                *web_connections,
+            ]
+            for conn in everyone:
                 conn.freeze()
             await _wait_until(lambda: not hub.busy(), DRAIN_DEADLINE, fast)
             hub.shutdown()
-            await _wait_until(lambda: not self.connections, FLUSH_DEADLINE, fast)
-            for conn in list(self.connections):
+            await _wait_until(
+                lambda: not self.connections and not web_connections, FLUSH_DEADLINE, fast
+            )
+            leftover: list[TcpConnection | WebSocketConnection] = [
+                *self.connections,
+                *web_connections,
+            ]
+            for conn in leftover:
                 if conn.transport is not None:
                     conn.transport.abort()
+        if web is not None:
+            await web.close()
         await self.store.close()
         if self._hasher is not None:
             self._hasher.close()
         logger.info("tertulia stopped")
+
+
+def _have_aiohttp() -> bool:
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        logger.warning("no web page: it needs aiohttp (pip install aiohttp, or make run)")
+        return False
+    return True
+
+
+class BindError(OSError):
+    """A listening address could not be bound: ``flag`` (``--port``, ...) and ``port`` say which."""
+
+    def __init__(self, exc: OSError, flag: str, port: int) -> None:
+        super().__init__(exc.errno, exc.strerror)
+        self.flag = flag
+        self.port = port
 
 
 async def _wait_until(condition: object, deadline: float, fast: asyncio.Event) -> None:

@@ -53,7 +53,7 @@ def run(config: Config) -> int:
 
 async def _serve(config: Config) -> int:
     from tertulia.core.ports import StoreUnavailable
-    from tertulia.server.app import Server
+    from tertulia.server.app import BindError, Server
 
     loop = asyncio.get_running_loop()
     stop, fast = asyncio.Event(), asyncio.Event()
@@ -71,16 +71,19 @@ async def _serve(config: Config) -> int:
     try:
         server = Server(config)
         await server.start()
-    except OSError as exc:
-        where = f"{config.host or '*'}:{config.port}"
+    except BindError as exc:
+        where = f"{config.host or '*'}:{exc.port}"
         if exc.errno == errno.EADDRINUSE:
             print(
-                f"tertulia: port {config.port} is already in use ({where}); "
-                "stop the other server or choose another with --port",
+                f"tertulia: port {exc.port} is already in use ({where}); "
+                f"stop the other server or choose another with {exc.flag}",
                 file=sys.stderr,
             )
         else:
             print(f"tertulia: cannot start on {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"tertulia: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except StoreUnavailable as exc:
         hint = (

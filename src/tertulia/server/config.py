@@ -86,6 +86,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_per_ip", int, 100, "connections from one address", 1),
     Option("presence_limit", int, 250, "largest room whose members get JOIN/LEAVE/QUIT lines", 0),
     Option("log_level", str, "info", "logging level", None, None, LOG_LEVELS),
+    Option(
+        "http_port",
+        int,
+        8080,
+        "HTTP port of the web page (/), the WebSocket protocol (/ws) and /healthz (0 = off)",
+        0,
+        65535,
+    ),
+    Option(
+        "allowed_origins",
+        str,
+        "",
+        "comma-separated origins whose pages may open /ws, e.g. https://chat.example.org "
+        "('*' = any; default: only the page's own)",
+        None,
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -111,6 +127,8 @@ class Config:
     max_per_ip: int = 100
     presence_limit: int = 250
     log_level: str = "info"
+    http_port: int = 8080
+    allowed_origins: str = ""
 
     @property
     def db_path(self) -> str:
@@ -167,6 +185,10 @@ def check(option: Option, raw: Any, where: str) -> Any:
         value and all(c.isascii() and (c.isalnum() or c in "_-") for c in value)
     ):
         raise ConfigError(f"{where} takes letters, digits, _ and -, not {raw!r}")
+    if option.name == "allowed_origins":
+        problem = origins_problem(value)
+        if problem:
+            raise ConfigError(f"{where} takes origins such as https://chat.example.org: {problem}")
     if option.choices is not None and value not in option.choices:
         raise ConfigError(f"{where} takes one of {', '.join(option.choices)}, not {raw!r}")
     low, high = option.minimum, option.maximum
@@ -180,6 +202,22 @@ def check(option: Option, raw: Any, where: str) -> Any:
     if option.kind in (int, float) and high is not None and value > high:
         raise ConfigError(f"{what} from {_show(low)} to {_show(high)}, not {raw!r}")
     return value
+
+
+def parse_origins(text: str) -> frozenset[str]:
+    """The origins of ``--allowed-origins``, lower case, without a trailing ``/``."""
+    return frozenset(o.strip().rstrip("/").lower() for o in text.split(",") if o.strip())
+
+
+def origins_problem(text: str) -> str:
+    """What is wrong with an ``--allowed-origins`` value ('' when nothing)."""
+    for origin in parse_origins(text):
+        if origin == "*":
+            continue
+        scheme, sep, rest = origin.partition("://")
+        if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
+            return f"{origin!r} is not scheme://host[:port]"
+    return ""
 
 
 def _show(bound: float | None) -> str:
