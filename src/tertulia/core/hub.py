@@ -9,6 +9,10 @@ Delivery path (PROTOCOL.md §4): a room message goes to the store first; when
 the store answers (in submission order, on the loop thread) the hub encodes
 the message once per wire variant and hands the same bytes to every member.
 Because the store answers in order, every member sees one order per room.
+A store shared by several nodes (NATS) is *followed*: it completes appends
+in the order of its stream and hands the other nodes' messages to
+:meth:`Hub.fed`, which delivers them the same way, so the members on every
+node see the room in that one order.
 """
 
 from __future__ import annotations
@@ -103,6 +107,8 @@ class Hub:
         for record in snapshot.rooms:
             self.rooms[record.key] = Room(record.key, record.room, record.topic, stored=True)
         self.general = self.room(GENERAL)
+        #: True when the store has one order across nodes and feeds us theirs.
+        self.followed = store.follow(self.fed)
 
     # ------------------------------------------------------------ connections
 
@@ -322,6 +328,12 @@ class Hub:
                 sender.peer.send(jsonmode.message_line(msg, ref))
             elif reply is not None:
                 sender.ok(reply, ref, msg.room)
+
+    def fed(self, room_key: str, msg: StoredMessage) -> None:
+        """A room message from another node, at its place in the shared order."""
+        room = self.rooms.get(room_key)
+        if room is not None and room.members:
+            self.deliver(room, msg, None, None, None)
 
     @staticmethod
     def _encode_message(msg: StoredMessage, variant: int) -> bytes:

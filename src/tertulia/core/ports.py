@@ -109,6 +109,9 @@ class StoreUnavailable(Exception):
 AppendDone = Callable[[StoredMessage | StoreUnavailable], None]
 HistoryDone = Callable[[list[StoredMessage] | StoreUnavailable], None]
 WriteDone = Callable[[StoreUnavailable | None], None]
+#: Where a shared store hands room messages that this process did not append
+#: (another node's), with the room key, in the one order (see Store.follow).
+Feed = Callable[[str, StoredMessage], None]
 
 
 class Store(Protocol):
@@ -155,6 +158,18 @@ class Store(Protocol):
 
     def save_account(self, account: Account, done: WriteDone) -> None:
         """Create or replace an account."""
+        ...
+
+    def follow(self, feed: Feed) -> bool:
+        """Ask for every room message in the one order shared by every node.
+
+        A store shared by several processes (NATS) returns True: from then
+        on its appends complete in that order, interleaved with the other
+        processes' messages, which it hands to ``feed``, and a history read
+        holds exactly the messages completed or fed before its own
+        completion.  A store of one process (SQLite, memory) returns False
+        and keeps the submission-order rule of this module.
+        """
         ...
 
     async def close(self) -> None:

@@ -32,6 +32,7 @@ from tertulia.core.ports import (
     Account,
     AppendDone,
     Draft,
+    Feed,
     HistoryDone,
     RoomRecord,
     Snapshot,
@@ -158,6 +159,11 @@ class MemoryStore:
             return
         self._accounts[account.key] = account
         self._later(done, None)
+
+    def follow(self, feed: Feed) -> bool:
+        """One process, one order: nothing to follow (see Store.follow)."""
+        del feed
+        return False
 
     async def close(self) -> None:
         """Refuse further operations.  Idempotent.

@@ -60,11 +60,11 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import heapq
 import itertools
 import json
 import logging
 import math
+import secrets
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
@@ -84,6 +84,7 @@ from tertulia.core.ports import (
     Account,
     AppendDone,
     Draft,
+    Feed,
     HistoryDone,
     RoomRecord,
     Snapshot,
@@ -106,6 +107,8 @@ _Done = Callable[[Any], None]
 
 #: The header that carries a message's deadline (epoch milliseconds).
 EXPIRES: Final = "Tertulia-Expires"
+#: The header naming the store that sent a message: ``<node>.<number>``.
+ORIGIN: Final = "Tertulia-Origin"
 
 
 class _State(enum.Enum):
@@ -170,12 +173,14 @@ def decode_message(seq: int, data: bytes) -> StoredMessage:
 class _Slot:
     """One submitted operation, waiting for its turn to complete."""
 
-    __slots__ = ("done", "ready", "result", "seq", "since", "waiters")
+    __slots__ = ("done", "fifo", "origin", "ready", "result", "seq", "since", "waiters")
 
-    def __init__(self, done: _Done) -> None:
+    def __init__(self, done: _Done, fifo: bool = True) -> None:
         self.done = done
+        self.fifo = fifo  # completes in submission order (else as soon as it settles)
         self.since = math.inf  # when it was sent to NATS
         self.seq = 0  # an append's stream sequence, once acked
+        self.origin = 0  # an append's number in its Tertulia-Origin header
         self.ready = False
         self.result: object = None
         self.waiters: list[asyncio.Future[None]] | None = None
@@ -189,6 +194,18 @@ class _Slot:
             self.waiters = []
         self.waiters.append(waiter)
         await waiter
+
+
+class _Finish:
+    """A history read's last step, run when the read's turn comes (NatsStore._select)."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: Callable[[], list[StoredMessage]]) -> None:
+        self.run = run
+
+    def __call__(self) -> list[StoredMessage]:
+        return self.run()
 
 
 class _RoomIndex:
@@ -260,7 +277,7 @@ class NatsStore:
         self._sub: JetStreamContext.PushSubscription | None = None
         # Submission order: the FIFO of slots, and the writer's inbox.
         self._slots: deque[_Slot] = deque()
-        self._outbox: deque[tuple[_Kind, _Slot | None, str, bytes, Draft | None]] = deque()
+        self._outbox: deque[tuple[_Kind, _Slot | None, str, bytes, str]] = deque()
         self._wake = asyncio.Event()
         # Appends not complete yet, in submission order (history reads wait for them).
         self._appending: dict[_Slot, None] = {}
@@ -273,12 +290,16 @@ class NatsStore:
         # The index, fed by the subscription only.
         self._index: dict[str, _RoomIndex] = {}
         self._applied = 0  # the last stream sequence the subscription delivered
-        self._waiting: list[tuple[int, int, _Slot, StoredMessage]] = []
-        self._counter = itertools.count()
+        # What the subscription delivered and is not yet applied: a message
+        # of ours waits there for its publish ack (stored before delivered).
+        self._inbound: deque[tuple[int, str, bytes, dict[str, str], float]] = deque()
+        # Our appends by origin number (the Tertulia-Origin header).
+        self._node = secrets.token_hex(6)
+        self._mine: dict[int, _Slot] = {}
+        self._origins = itertools.count(1)
+        self._feed: Feed | None = None
         self._keep = history_per_room
         self._last_error = ""
-        # Stream sequences that are not messages of ours (late, foreign).
-        self._void: set[int] = set()
         self._catching_up: tuple[int, asyncio.Future[None]] | None = None
         self._drained = asyncio.Event()
 
@@ -342,13 +363,37 @@ class NatsStore:
         return snapshot
 
     def append(self, draft: Draft, done: AppendDone) -> None:
-        """Publish a message; ``done`` gets it with its id once stored and seen."""
-        slot = self._submit(done)
+        """Publish a message; ``done`` gets it with its id once stored and seen.
+
+        When followed (see :meth:`follow`), ``done`` is called at the
+        message's place in the stream, not in submission order.
+        """
+        slot = self._submit(done, fifo=self._feed is None)
         if slot is not None:
             subject = self.subject_prefix + token(draft.room_key)
-            self._outbox.append((_Kind.APPEND, slot, subject, encode_draft(draft), draft))
+            origin = slot.origin = next(self._origins)
+            self._mine[origin] = slot
+            self._outbox.append(
+                (_Kind.APPEND, slot, subject, encode_draft(draft), f"{self._node}.{origin}")
+            )
             self._appending[slot] = None
             self._wake.set()
+
+    def follow(self, feed: Feed) -> bool:
+        """Deliver every room message in the stream's order, on every node alike.
+
+        From now on an append completes when the stream delivers it (after
+        its publish ack), in stream order with the other nodes' messages,
+        which go to ``feed``; and a history read completes in submission
+        order after every append submitted before it, with exactly the
+        messages completed or fed before it.  So a member of a room sees
+        each message once, in history or live, in the one order.
+
+        Returns:
+            True: this store has that order.
+        """
+        self._feed = feed
+        return True
 
     def history(
         self,
@@ -368,9 +413,8 @@ class NatsStore:
         slot = self._submit(done)
         if slot is not None:
             prior = list(self._appending)
-            task = asyncio.create_task(
-                self._read(slot, self._applied, prior, room_key, limit, low, high)
-            )
+            cap = None if self._feed is not None else self._applied
+            task = asyncio.create_task(self._read(slot, cap, prior, room_key, limit, low, high))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -394,7 +438,7 @@ class NatsStore:
             return
         if self._state is _State.OPEN:
             self._state = _State.CLOSING
-            self._outbox.append((_Kind.STOP, None, "", b"", None))
+            self._outbox.append((_Kind.STOP, None, "", b"", ""))
             self._wake.set()
             asyncio.create_task(self._finish(), name="tertulia-nats-close")  # noqa: RUF006
         if self._stopped is not None:
@@ -402,12 +446,13 @@ class NatsStore:
 
     # -- submission and completion ------------------------------------------
 
-    def _submit(self, done: _Done) -> _Slot | None:
-        """A new slot in the FIFO, or None when the operation is refused (done told later)."""
+    def _submit(self, done: _Done, fifo: bool = True) -> _Slot | None:
+        """A new slot (in the FIFO if ``fifo``), or None when refused (done told later)."""
         state = self._state
         if state is _State.OPEN:
-            slot = _Slot(done)
-            self._slots.append(slot)
+            slot = _Slot(done, fifo)
+            if fifo:
+                self._slots.append(slot)
             return slot
         if state is _State.NEW:
             raise RuntimeError("NatsStore: call open() first")
@@ -421,7 +466,7 @@ class NatsStore:
     def _put(self, bucket: str, key: str, value: bytes, done: WriteDone) -> None:
         slot = self._submit(done)
         if slot is not None:
-            self._outbox.append((_Kind.PUT, slot, f"$KV.{bucket}.{token(key)}", value, None))
+            self._outbox.append((_Kind.PUT, slot, f"$KV.{bucket}.{token(key)}", value, ""))
             self._wake.set()
 
     def _settle(self, slot: _Slot, result: object) -> None:
@@ -431,11 +476,21 @@ class NatsStore:
         slot.ready = True
         slot.result = result
         self._appending.pop(slot, None)
+        if slot.origin:
+            self._mine.pop(slot.origin, None)
         if slot.waiters is not None:
             for waiter in slot.waiters:
                 if not waiter.done():
                     waiter.set_result(None)
-        self._flush()
+        if slot.fifo:
+            self._flush()
+            return
+        try:
+            slot.done(result)
+        except Exception:
+            logger.exception("store callback %r failed", slot.done)
+        if not self._appending and self._state is _State.CLOSING and not self._slots:
+            self._drained.set()
 
     def _flush(self) -> None:
         """Run the completions at the head of the FIFO that have their result."""
@@ -446,13 +501,16 @@ class NatsStore:
         try:
             while slots and slots[0].ready:
                 slot = slots.popleft()
+                result = slot.result
                 try:
-                    slot.done(slot.result)
+                    if isinstance(result, _Finish):
+                        result = result()
+                    slot.done(result)
                 except Exception:
                     logger.exception("store callback %r failed", slot.done)
         finally:
             self._flushing = False
-        if not slots and self._state is _State.CLOSING:
+        if not slots and not self._appending and self._state is _State.CLOSING:
             self._drained.set()
 
     # -- the writer -----------------------------------------------------------
@@ -467,7 +525,7 @@ class NatsStore:
                 wake.clear()
                 await wake.wait()
                 continue
-            kind, slot, subject, payload, draft = outbox.popleft()
+            kind, slot, subject, payload, origin = outbox.popleft()
             if kind is _Kind.STOP or slot is None:
                 return
             if slot.ready:  # timed out while waiting in the outbox
@@ -479,7 +537,7 @@ class NatsStore:
             headers = None
             if kind is _Kind.APPEND:
                 expires = int((time.time() + self._ack_timeout / 2) * 1000)
-                headers = {EXPIRES: str(expires)}
+                headers = {EXPIRES: str(expires), ORIGIN: origin}
             try:
                 future = await js.publish_async(
                     subject, payload, wait_stall=self._ack_timeout, headers=headers
@@ -488,31 +546,22 @@ class NatsStore:
                 logger.warning("store %s: publish failed: %r", self.description, exc)
                 self._settle(slot, StoreUnavailable(f"{self.description}: publish failed"))
                 continue
-            future.add_done_callback(functools.partial(self._acked, slot, draft))
+            future.add_done_callback(functools.partial(self._acked, slot, kind))
 
-    def _acked(self, slot: _Slot, draft: Draft | None, future: asyncio.Future[Any]) -> None:
-        """A publish was answered: a write is done; a message waits to be seen."""
+    def _acked(self, slot: _Slot, kind: _Kind, future: asyncio.Future[Any]) -> None:
+        """A publish was answered: a write is done; a message may now be applied."""
         if slot.ready:
             return
         if future.cancelled() or future.exception() is not None:
             error = "cancelled" if future.cancelled() else repr(future.exception())
             logger.warning("store %s: write refused: %s", self.description, error)
             self._settle(slot, StoreUnavailable(f"{self.description}: write refused"))
-            return
-        if draft is None:
+        elif kind is _Kind.PUT:
             self._settle(slot, None)
-            return
-        seq = slot.seq = int(future.result().seq)
-        message = StoredMessage(
-            format_id(seq), draft.room, draft.sender, draft.color, draft.text, draft.kind, draft.ts
-        )
-        if seq <= self._applied:
-            void = seq in self._void
-            self._settle(
-                slot, StoreUnavailable(f"{self.description}: too late") if void else message
-            )
         else:
-            heapq.heappush(self._waiting, (seq, next(self._counter), slot, message))
+            slot.seq = int(future.result().seq)
+        if self._inbound:
+            self._apply()
 
     async def _sweep(self) -> None:
         """Fail operations sent longer than ``ack_timeout`` ago (NATS away, lost ack).
@@ -525,10 +574,11 @@ class NatsStore:
             await asyncio.sleep(period)
             cutoff = time.monotonic() - self._ack_timeout
             late = []
-            for slot in self._slots:
-                if slot.since >= cutoff:
-                    break
-                late.append(slot)
+            for queue in (self._slots, self._appending):
+                for slot in queue:
+                    if slot.since >= cutoff:
+                        break
+                    late.append(slot)
             for slot in late:
                 if not slot.ready:
                     logger.warning("store %s: no answer in time", self.description)
@@ -537,54 +587,79 @@ class NatsStore:
     # -- the subscription and the index --------------------------------------
 
     async def _on_message(self, msg: Msg) -> None:
-        """Each stream message, in stream order: index it, then release appends."""
+        """Each stream message, in stream order: queue it, then apply what can be."""
         metadata = msg.metadata
         seq = int(metadata.sequence.stream)
-        if seq <= self._applied:  # replayed by a new consumer after a reconnect
-            return
+        inbound = self._inbound
+        if seq <= self._applied or (inbound and seq <= inbound[-1][0]):
+            return  # replayed by a new consumer after a reconnect
+        stored_ms = metadata.timestamp.timestamp() * 1000
+        inbound.append((seq, msg.subject, msg.data, msg.headers or {}, stored_ms))
+        self._apply()
+
+    def _apply(self) -> None:
+        """Index delivered messages in stream order and complete or feed them.
+
+        A message of ours waits (and every later one with it) until its
+        publish is acked: nothing is delivered that JetStream has not
+        acknowledged.  A message whose append already gave up (no answer in
+        time) is still a valid message of the stream: it is fed like another
+        node's, as every other node delivers it.
+        """
+        inbound = self._inbound
+        while inbound:
+            seq, subject, data, headers, stored_ms = inbound[0]
+            node, _, number = str(headers.get(ORIGIN, "")).partition(".")
+            slot = None
+            if node == self._node and number.isdigit():
+                slot = self._mine.get(int(number))
+                if slot is not None and not slot.ready and slot.seq == 0:
+                    return  # stored before delivered: wait for the ack
+            inbound.popleft()
+            room_key, message = self._admit(seq, subject, data, headers, stored_ms)
+            self._applied = seq
+            catching_up = self._catching_up
+            if catching_up is not None and seq >= catching_up[0] and not catching_up[1].done():
+                catching_up[1].set_result(None)
+            if slot is not None and not slot.ready:
+                if message is None:
+                    self._settle(slot, StoreUnavailable(f"{self.description}: stored too late"))
+                else:
+                    self._settle(slot, message)
+            elif message is not None and self._feed is not None:
+                try:
+                    self._feed(room_key, message)
+                except Exception:
+                    logger.exception("store feed %r failed", self._feed)
+
+    def _admit(
+        self, seq: int, subject: str, data: bytes, headers: dict[str, str], stored_ms: float
+    ) -> tuple[str, StoredMessage | None]:
+        """Index one stream message; None for junk or a message stored past its deadline."""
         try:
-            room_key = untoken(msg.subject[len(self.subject_prefix) :])
-            message = decode_message(seq, msg.data)
-            headers = msg.headers or {}
+            room_key = untoken(subject[len(self.subject_prefix) :])
+            message = decode_message(seq, data)
             expires = int(headers.get(EXPIRES, "0"))
         except (ValueError, UnicodeDecodeError):
-            logger.warning(
-                "store %s: skipping foreign message %d on %s", self.stream, seq, msg.subject
-            )
-            message = None
-        else:
-            if expires and metadata.timestamp.timestamp() * 1000 > expires:
-                logger.warning("store %s: message %d stored too late; ignored", self.stream, seq)
-                message = None
-        if message is None:
-            self._void.add(seq)
-        else:
-            room = self._index.get(room_key)
-            if room is None:
-                room = self._index[room_key] = _RoomIndex(min(self._tail, self._keep))
-            seqs = room.seqs
-            seqs.append(seq)
-            if len(seqs) > self._keep + self._keep // 4 + 16:
-                del seqs[: len(seqs) - self._keep]
-            room.tail.append(message)
-        self._applied = max(self._applied, seq)
-        if self._catching_up is not None and self._applied >= self._catching_up[0]:
-            if not self._catching_up[1].done():
-                self._catching_up[1].set_result(None)
-        waiting = self._waiting
-        while waiting and waiting[0][0] <= self._applied:
-            got, _, slot, stored = heapq.heappop(waiting)
-            if got in self._void:
-                self._settle(slot, StoreUnavailable(f"{self.description}: stored too late"))
-            else:
-                self._settle(slot, stored)
-        if len(self._void) > 1024:  # only sequences still awaited matter
-            self._void = {v for v in self._void if v > self._applied - 1024}
+            logger.warning("store %s: skipping foreign message %d on %s", self.stream, seq, subject)
+            return "", None
+        if expires and stored_ms > expires:
+            logger.warning("store %s: message %d stored too late; ignored", self.stream, seq)
+            return room_key, None
+        room = self._index.get(room_key)
+        if room is None:
+            room = self._index[room_key] = _RoomIndex(min(self._tail, self._keep))
+        seqs = room.seqs
+        seqs.append(seq)
+        if len(seqs) > self._keep + self._keep // 4 + 16:
+            del seqs[: len(seqs) - self._keep]
+        room.tail.append(message)
+        return room_key, message
 
     async def _read(
         self,
         slot: _Slot,
-        floor: int,
+        cap: int | None,
         prior: list[_Slot],
         room_key: str,
         limit: int,
@@ -593,59 +668,86 @@ class NatsStore:
     ) -> None:
         """A history read, once every append submitted before it is complete.
 
-        It sees the stream up to ``floor`` (what was indexed when it was
-        submitted) or the last of those appends, and nothing later, so that a
-        message reaches a joining user either in history or live, never both.
+        Messages older than the in-memory tail are fetched now; the result is
+        put together when the read's turn comes in the FIFO (:class:`_Finish`).
+        Not followed, it holds the stream up to ``cap`` (what was indexed when
+        it was submitted) or the last of the appends before it, and nothing
+        later, since those messages are delivered after it.  Followed, it
+        holds everything completed or fed before its own completion.
         """
         for append in prior:
             await append.wait()
         slot.since = time.monotonic()
-        cap = max([floor, *(append.seq for append in prior)]) + 1
-        high = cap if high is None else min(high, cap)
+        if cap is not None:
+            cap = max([cap, *(append.seq for append in prior)])
         try:
-            result: list[StoredMessage] | StoreUnavailable = await self._history_now(
-                room_key, limit, low, high
-            )
+            fetched = await self._prefetch(room_key, limit, low, high, cap)
         except _NATS_ERRORS as exc:
             logger.warning("store %s: history read failed: %r", self.description, exc)
-            result = StoreUnavailable(f"{self.description}: history read failed")
+            self._settle(slot, StoreUnavailable(f"{self.description}: history read failed"))
+            return
         except Exception:  # a bug; the caller still gets an answer, in order
             logger.exception("store %s: history read failed", self.description)
-            result = StoreUnavailable(f"{self.description}: history read failed")
-        self._settle(slot, result)
+            self._settle(slot, StoreUnavailable(f"{self.description}: history read failed"))
+            return
+        finish = functools.partial(self._select, room_key, limit, low, high, cap, fetched)
+        self._settle(slot, _Finish(finish))
 
-    async def _history_now(
-        self, room_key: str, limit: int, low: int | None, high: int | None
-    ) -> list[StoredMessage]:
-        room = self._index.get(room_key)
-        if room is None or limit < 1:
-            return []
+    def _range(
+        self, room: _RoomIndex, limit: int, low: int | None, high: int | None, cap: int | None
+    ) -> tuple[int, int]:
+        """The positions in ``room.seqs`` a read wants: [start, end)."""
         seqs = room.seqs
+        if cap is not None:
+            high = cap + 1 if high is None else min(high, cap + 1)
+        if limit < 1:
+            return 0, 0
         if low is None:
             end = len(seqs) if high is None else bisect_left(seqs, high)
-            start = max(0, end - limit)
-        else:
-            start = bisect_right(seqs, low)
-            end = len(seqs) if high is None else bisect_left(seqs, high)
-            end = min(end, start + limit)
-        if start >= end:
-            return []
-        cached_from = len(seqs) - len(room.tail)
-        # Taken now, before any await: the index may move on meanwhile.
-        cached = (
-            list(
-                itertools.islice(
-                    room.tail, max(start, cached_from) - cached_from, end - cached_from
-                )
-            )
-            if end > cached_from
-            else []
-        )
-        older = seqs[start : min(end, cached_from)]
+            return max(0, end - limit), end
+        start = bisect_right(seqs, low)
+        end = len(seqs) if high is None else bisect_left(seqs, high)
+        return start, min(end, start + limit)
+
+    async def _prefetch(
+        self, room_key: str, limit: int, low: int | None, high: int | None, cap: int | None
+    ) -> dict[int, StoredMessage]:
+        """The wanted messages older than the tail, by direct get (skipping discarded ones)."""
+        room = self._index.get(room_key)
+        if room is None:
+            return {}
+        start, end = self._range(room, limit, low, high, cap)
+        older = room.seqs[start : min(end, len(room.seqs) - len(room.tail))]
         if not older:
-            return cached
+            return {}
         fetched = await asyncio.gather(*(self._fetch(seq) for seq in older))
-        return [m for m in fetched if m is not None] + cached
+        return {seq: m for seq, m in zip(older, fetched, strict=True) if m is not None}
+
+    def _select(
+        self,
+        room_key: str,
+        limit: int,
+        low: int | None,
+        high: int | None,
+        cap: int | None,
+        fetched: dict[int, StoredMessage],
+    ) -> list[StoredMessage]:
+        """A read's result from the index as it is now, plus what was fetched.
+
+        A message that left the tail after the prefetch (more than
+        :data:`TAIL` newer ones in the room meanwhile) is missing from it.
+        """
+        room = self._index.get(room_key)
+        if room is None:
+            return []
+        start, end = self._range(room, limit, low, high, cap)
+        seqs = room.seqs
+        cached_from = len(seqs) - len(room.tail)
+        out = [fetched[q] for q in seqs[start : min(end, cached_from)] if q in fetched]
+        if end > cached_from:
+            first = max(start, cached_from) - cached_from
+            out.extend(itertools.islice(room.tail, first, end - cached_from))
+        return out
 
     async def _fetch(self, seq: int) -> StoredMessage | None:
         """One old message by sequence (direct get), or None if the limits dropped it."""

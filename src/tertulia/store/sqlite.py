@@ -50,6 +50,7 @@ from tertulia.core.ports import (
     Account,
     AppendDone,
     Draft,
+    Feed,
     HistoryDone,
     RoomRecord,
     Snapshot,
@@ -302,6 +303,11 @@ class SqliteStore:
             self._queue.put((_Kind.ACCOUNT, done, account))
         else:
             self._reject(done)
+
+    def follow(self, feed: Feed) -> bool:
+        """One process, one order: nothing to follow (see Store.follow)."""
+        del feed
+        return False
 
     async def close(self) -> None:
         """Finish every queued operation, deliver its callback, then close.
