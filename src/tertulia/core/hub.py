@@ -27,6 +27,7 @@ from functools import partial
 from tertulia.core.colors import ColorBook, xterm256
 from tertulia.core.ports import (
     Account,
+    Bus,
     Draft,
     PasswordHasher,
     Peer,
@@ -72,6 +73,7 @@ class Hub:
         clock: monotonic seconds (timers, rate limits).
         wallclock: epoch seconds (message times).
         rng: random source for colours and ping tokens.
+        bus: what is shared with other nodes (None or a local bus: nothing).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        bus: Bus | None = None,
     ) -> None:
         from tertulia.core.handlers import HANDLERS
 
@@ -107,6 +110,9 @@ class Hub:
         for record in snapshot.rooms:
             self.rooms[record.key] = Room(record.key, record.room, record.topic, stored=True)
         self.general = self.room(GENERAL)
+        self.bus = bus
+        #: True when a name must be claimed across the cluster before it is given.
+        self.shared_names = bus is not None and bus.shared
         #: True when the store has one order across nodes and feeds us theirs.
         self.followed = store.follow(self.fed)
 
@@ -151,6 +157,7 @@ class Hub:
             session.rooms.clear()
             del self.users[key]
             self.colors.release(session.color)
+            self._release_name(key)
             return
         limit = self.settings.presence_limit
         told: dict[int, Session] = {}
@@ -170,6 +177,12 @@ class Hub:
                 member.send(data)
         del self.users[key]
         self.colors.release(session.color)
+        self._release_name(key)
+
+    def _release_name(self, key: str) -> None:
+        if self.shared_names:
+            assert self.bus is not None
+            self.bus.release(key)
 
     def pause_reading(self, session: Session) -> None:
         session.peer.pause_reading()

@@ -177,6 +177,47 @@ class Store(Protocol):
         ...
 
 
+#: The answer to a name claim: True (it is yours), False (someone has it),
+#: or StoreUnavailable (the cluster could not be asked).
+ClaimDone = Callable[[bool | StoreUnavailable], None]
+
+
+class Bus(Protocol):
+    """What the nodes of a cluster share besides the store: who holds which name.
+
+    With one node (``shared`` False) the hub decides by itself and never
+    calls :meth:`claim` or :meth:`release`.  With several, a name is given
+    only once the bus has claimed it for this node, atomically across the
+    cluster; the node keeps its claims alive, and they lapse within seconds
+    when it dies.  ``done`` is called later, on the loop thread.
+    """
+
+    #: True when names are shared with other nodes.
+    shared: bool
+    #: A short description for the start-up log line.
+    description: str
+
+    async def open(self) -> None:
+        """Connect.
+
+        Raises:
+            StoreUnavailable: the cluster cannot be reached.
+        """
+        ...
+
+    def claim(self, key: str, name: str, done: ClaimDone) -> None:
+        """Claim a name (by its folded key) for this node."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Give up a name this node claimed (fire and forget; idempotent)."""
+        ...
+
+    async def close(self) -> None:
+        """Release every claim and disconnect.  Idempotent."""
+        ...
+
+
 class Peer(Protocol):
     """One client connection as the core sees it (implemented by a front end).
 

@@ -20,8 +20,9 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from tertulia import __version__
+from tertulia.bus.local import LocalBus
 from tertulia.core.hub import Hub
-from tertulia.core.ports import Store, StoreUnavailable
+from tertulia.core.ports import Bus, Store, StoreUnavailable
 from tertulia.frontends.outbox import Flusher
 from tertulia.frontends.tcp import TcpConnection
 from tertulia.server.config import Config, parse_origins
@@ -55,6 +56,17 @@ def store_for(config: Config) -> Store:
     return SqliteStore(config.db_path)
 
 
+def bus_for(config: Config) -> Bus:
+    """What the nodes share: names on NATS with ``--nats``, else nothing (one node)."""
+    if config.nats:
+        try:
+            from tertulia.bus.nats import NatsBus
+        except ImportError:
+            raise StoreUnavailable("--nats needs nats-py: pip install 'tertulia[nats]'") from None
+        return NatsBus(config.nats, prefix=config.nats_prefix)
+    return LocalBus()
+
+
 class Server:
     """One Tertulia server process' worth of parts.
 
@@ -69,10 +81,15 @@ class Server:
     """
 
     def __init__(
-        self, config: Config, store: Store | None = None, http_socket: socket.socket | None = None
+        self,
+        config: Config,
+        store: Store | None = None,
+        http_socket: socket.socket | None = None,
+        bus: Bus | None = None,
     ) -> None:
         self.config = config
         self.store: Store = store or store_for(config)
+        self.bus: Bus = bus or bus_for(config)
         self.hub: Hub | None = None
         self.connections: set[TcpConnection] = set()
         self.web: HttpFrontend | None = None
@@ -135,13 +152,18 @@ class Server:
                 raise BindError(exc, "--http-port", config.http_port) from exc
         try:
             snapshot = await self.store.open()
+            try:
+                await self.bus.open()
+            except BaseException:
+                await self.store.close()
+                raise
         except BaseException:
             self._listener.close()
             if self._http_socket is not None:
                 self._http_socket.close()
             raise
         self._hasher = ThreadedHasher(loop)
-        self.hub = Hub(config.core(__version__), self.store, self._hasher, snapshot)
+        self.hub = Hub(config.core(__version__), self.store, self._hasher, snapshot, bus=self.bus)
         await self._listener.start_serving()
         if self._http_socket is not None:
             from tertulia.frontends.http import HttpFrontend
@@ -216,6 +238,7 @@ class Server:
                     conn.transport.abort()
         if web is not None:
             await web.close()
+        await self.bus.close()
         await self.store.close()
         if self._hasher is not None:
             self._hasher.close()

@@ -68,7 +68,7 @@ import secrets
 import time
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import nats
@@ -101,7 +101,7 @@ logger = logging.getLogger(__name__)
 TAIL: Final = 256
 
 #: Errors nats-py raises for a failed request (server away, timeout, refusal).
-_NATS_ERRORS: Final = (nats.errors.Error, OSError, asyncio.TimeoutError)
+NATS_ERRORS: Final = (nats.errors.Error, OSError, asyncio.TimeoutError)
 
 _Done = Callable[[Any], None]
 
@@ -122,6 +122,54 @@ class _Kind(enum.Enum):
     APPEND = "append"
     PUT = "put"
     STOP = "stop"
+
+
+async def connect(
+    servers: Sequence[str],
+    timeout: float,
+    name: str,
+    *,
+    disconnected_cb: Callable[[], Awaitable[None]] | None = None,
+    reconnected_cb: Callable[[], Awaitable[None]] | None = None,
+) -> Client:
+    """A NATS connection that reconnects forever once made.
+
+    Raises:
+        StoreUnavailable: no server answered within ``timeout`` seconds (the
+            message names the servers and the last error).
+    """
+    last_error = ""
+
+    async def on_error(exc: Exception) -> None:
+        nonlocal last_error
+        last_error = str(exc) or type(exc).__name__
+        if nc.is_connected or nc.is_reconnecting:
+            logger.warning("NATS (%s): %s", name, last_error)
+
+    nc = Client()
+    try:
+        await asyncio.wait_for(
+            nc.connect(
+                servers=list(servers),
+                name=name,
+                connect_timeout=max(1, int(timeout)),
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=1,
+                error_cb=on_error,
+                disconnected_cb=disconnected_cb,
+                reconnected_cb=reconnected_cb,
+            ),
+            timeout,
+        )
+    except (*NATS_ERRORS, ValueError) as exc:
+        try:
+            await nc.close()
+        except NATS_ERRORS:
+            pass
+        reason = last_error or str(exc) or type(exc).__name__
+        raise StoreUnavailable(f"cannot reach NATS at {','.join(servers)}: {reason}") from None
+    return nc
 
 
 def token(key: str) -> str:
@@ -299,7 +347,6 @@ class NatsStore:
         self._origins = itertools.count(1)
         self._feed: Feed | None = None
         self._keep = history_per_room
-        self._last_error = ""
         self._catching_up: tuple[int, asyncio.Future[None]] | None = None
         self._drained = asyncio.Event()
 
@@ -318,30 +365,16 @@ class NatsStore:
         self._loop = asyncio.get_running_loop()
         self._stopped = self._loop.create_future()
         where = ",".join(self.servers)
-        nc = Client()
-        self._nc = nc
-        try:
-            await asyncio.wait_for(
-                nc.connect(
-                    servers=self.servers,
-                    name="tertulia",
-                    connect_timeout=max(1, int(self._connect_timeout)),
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=1,
-                    error_cb=self._on_error,
-                    disconnected_cb=self._on_disconnected,
-                    reconnected_cb=self._on_reconnected,
-                ),
-                self._connect_timeout,
-            )
-        except (*_NATS_ERRORS, ValueError) as exc:
-            await self._abandon()
-            reason = self._last_error or str(exc) or type(exc).__name__
-            raise StoreUnavailable(f"cannot reach NATS at {where}: {reason}") from None
+        nc = self._nc = await connect(
+            self.servers,
+            self._connect_timeout,
+            "tertulia",
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+        )
         try:
             snapshot = await self._prepare(nc)
-        except (*_NATS_ERRORS, ValueError) as exc:
+        except (*NATS_ERRORS, ValueError) as exc:
             await self._abandon()
             if isinstance(
                 exc, nats.errors.NoRespondersError | nats.js.errors.ServiceUnavailableError
@@ -542,7 +575,7 @@ class NatsStore:
                 future = await js.publish_async(
                     subject, payload, wait_stall=self._ack_timeout, headers=headers
                 )
-            except _NATS_ERRORS as exc:
+            except NATS_ERRORS as exc:
                 logger.warning("store %s: publish failed: %r", self.description, exc)
                 self._settle(slot, StoreUnavailable(f"{self.description}: publish failed"))
                 continue
@@ -682,7 +715,7 @@ class NatsStore:
             cap = max([cap, *(append.seq for append in prior)])
         try:
             fetched = await self._prefetch(room_key, limit, low, high, cap)
-        except _NATS_ERRORS as exc:
+        except NATS_ERRORS as exc:
             logger.warning("store %s: history read failed: %r", self.description, exc)
             self._settle(slot, StoreUnavailable(f"{self.description}: history read failed"))
             return
@@ -837,7 +870,7 @@ class NatsStore:
             if old is not None:
                 try:
                     await old.unsubscribe()
-                except _NATS_ERRORS:
+                except NATS_ERRORS:
                     pass
             try:
                 self._sub = await self._subscribe(self._applied + 1)
@@ -845,7 +878,7 @@ class NatsStore:
                     "store %s: following the stream from %d", self.stream, self._applied + 1
                 )
                 return
-            except _NATS_ERRORS as exc:  # JetStream may still be starting
+            except NATS_ERRORS as exc:  # JetStream may still be starting
                 logger.info("store %s: cannot follow the stream yet: %r", self.stream, exc)
                 await asyncio.sleep(0.25)
 
@@ -909,20 +942,15 @@ class NatsStore:
         if self._sub is not None:
             try:
                 await self._sub.unsubscribe()
-            except _NATS_ERRORS:
+            except NATS_ERRORS:
                 pass
             self._sub = None
         try:
             await nc.close()
-        except _NATS_ERRORS:
+        except NATS_ERRORS:
             logger.debug("closing the NATS connection failed", exc_info=True)
 
     # -- connection events -----------------------------------------------------
-
-    async def _on_error(self, exc: Exception) -> None:
-        self._last_error = str(exc) or type(exc).__name__
-        if self._state is _State.OPEN:
-            logger.warning("store %s: %s", self.description, self._last_error)
 
     async def _on_disconnected(self) -> None:
         if self._state is _State.OPEN:

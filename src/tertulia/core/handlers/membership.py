@@ -23,7 +23,7 @@ def identify(s: Session, cmd: Command) -> None:
         raise ProtocolError(ErrorCode.NAME_IN_USE, f"{cmd.name} is taken; choose another name")
     account = hub.accounts.get(key)
     if account is None:
-        claim(s, cmd.name, key, None, cmd.ref)
+        take(s, cmd.name, key, None, cmd.ref)
         return
     if not cmd.password:
         raise ProtocolError(
@@ -44,7 +44,49 @@ def _verified(s: Session, cmd: Command, account: Account, ok: bool) -> None:
         elif account.key in s.hub.users:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
         else:
-            claim(s, cmd.name, account.key, account.color, cmd.ref)
+            take(s, cmd.name, account.key, account.color, cmd.ref)
+    finally:
+        s.release()
+
+
+def take(s: Session, name: str, key: str, color: str | None, ref: Ref) -> None:
+    """Claim the name across the cluster first when names are shared, then :func:`claim`."""
+    hub = s.hub
+    if not hub.shared_names:
+        claim(s, name, key, color, ref)
+        return
+    assert hub.bus is not None
+    s.hold()
+    hub.bus.claim(key, name, partial(_taken, s, name, key, color, ref))
+
+
+def _taken(
+    s: Session, name: str, key: str, color: str | None, ref: Ref, result: bool | StoreUnavailable
+) -> None:
+    hub = s.hub
+    assert hub.bus is not None
+    try:
+        if s.closed or s.name is not None or key in hub.users:
+            if result is True:
+                hub.bus.release(key)
+            if not s.closed:
+                s.error(ErrorCode.NAME_IN_USE, f"{name} is taken", Verb.IDENTIFY, ref)
+        elif result is True:
+            claim(s, name, key, color, ref)
+        elif result is False:
+            s.error(
+                ErrorCode.NAME_IN_USE,
+                f"{name} is taken; choose another name",
+                Verb.IDENTIFY,
+                ref,
+            )
+        else:
+            s.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "the cluster could not check that name now; try again",
+                Verb.IDENTIFY,
+                ref,
+            )
     finally:
         s.release()
 
@@ -106,19 +148,58 @@ def _entered(
 def nick(s: Session, cmd: Command) -> None:
     assert cmd.name is not None and s.key is not None and s.name is not None
     hub = s.hub
-    new, key, old = cmd.name, fold(cmd.name), s.name
+    new, key = cmd.name, fold(cmd.name)
     if key != s.key:
         if key in hub.users:
             raise ProtocolError(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name")
         if key in hub.accounts:
             raise ProtocolError(ErrorCode.AUTH_REQUIRED, f"{new} is registered to someone else")
+        if hub.shared_names:
+            assert hub.bus is not None
+            s.hold()
+            hub.bus.claim(key, new, partial(_nick_taken, s, new, key, cmd.ref))
+            return
+    rename(s, new, key, cmd.ref)
+
+
+def _nick_taken(s: Session, new: str, key: str, ref: Ref, result: bool | StoreUnavailable) -> None:
+    hub = s.hub
+    assert hub.bus is not None
+    try:
+        if s.closed or s.key is None or key in hub.users:
+            if result is True:
+                hub.bus.release(key)
+            if not s.closed:
+                s.error(ErrorCode.NAME_IN_USE, f"{new} is taken", Verb.NICK, ref)
+        elif result is True:
+            old_key = s.key
+            rename(s, new, key, ref)
+            hub.bus.release(old_key)
+        elif result is False:
+            s.error(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name", Verb.NICK, ref)
+        else:
+            s.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "the cluster could not check that name now; try again",
+                Verb.NICK,
+                ref,
+            )
+    finally:
+        s.release()
+
+
+def rename(s: Session, new: str, key: str, ref: Ref) -> None:
+    """Give a session a new name (checked free) and tell those who share a room with it."""
+    assert s.key is not None and s.name is not None
+    hub, old = s.hub, s.name
+    if key != s.key:
         del hub.users[s.key]
         hub.users[key] = s
         for room in s.rooms.values():
             del room.members[s.key]
             room.members[key] = s
     s.name, s.key = new, key
-    s.ok(Verb.NICK, cmd.ref, new)
+    s.ok(Verb.NICK, ref, new)
     if new != old:
         hub.tell_sharing(s, lambda enc: enc.nick(old, new))
 

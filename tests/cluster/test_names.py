@@ -1,0 +1,131 @@
+"""Names are unique across the nodes of a cluster (a KV create in NATS JetStream).
+
+Three real nodes on the session's nats-server: the same name IDENTIFY'd on
+all three at once is given to exactly one, fifty times over; a name is free
+again as soon as its user quits, and within seconds when its node is killed
+(kill -9 of a real ``tertulia serve --nats`` process); NICK obeys the same
+rule.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tertulia.bus.nats import NAME_TTL
+from tertulia.server.nats_server import NatsServer
+from tests.integration.harness import Client, ServerThread, server_config
+from tests.integration.test_cli import serve
+
+Nodes = Callable[..., list[ServerThread]]
+
+pytestmark = pytest.mark.slow
+
+ANSWER = re.compile(r"^@-> (OK IDENTIFY|ERR NAME_IN_USE)")
+
+
+@pytest.fixture
+def nodes(nats_server: NatsServer, nats_prefix: str, tmp_path: Path) -> Iterator[Nodes]:
+    """``nodes(n)``: n servers sharing one NATS prefix (stopped at the end)."""
+    started: list[ServerThread] = []
+
+    def start(n: int, **overrides: Any) -> list[ServerThread]:
+        for _ in range(n):
+            config = server_config(
+                tmp_path / f"node{len(started)}",
+                nats=nats_server.url,
+                nats_prefix=nats_prefix,
+                **overrides,
+            )
+            started.append(ServerThread(config).start())
+        return started[-n:]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def answer(c: Client) -> str:
+    """The answer to an IDENTIFY (skipping nothing else: it is the first line)."""
+    return c.until(ANSWER.pattern)
+
+
+def test_same_name_on_three_nodes_exactly_one_wins(nodes: Nodes) -> None:
+    three = nodes(3)
+    for round_ in range(50):
+        name = f"N{round_}"
+        clients = [Client(node.port) for node in three]
+        try:
+            barrier = threading.Barrier(len(clients))
+
+            def go(c: Client, barrier: threading.Barrier, name: str) -> None:
+                barrier.wait()
+                c.send(f"@<- IDENTIFY {name}")
+
+            senders = [threading.Thread(target=go, args=(c, barrier, name)) for c in clients]
+            for t in senders:
+                t.start()
+            for t in senders:
+                t.join()
+            answers = [answer(c) for c in clients]
+            winners = [a for a in answers if a.startswith("@-> OK IDENTIFY")]
+            assert len(winners) == 1, (round_, answers)
+        finally:
+            for c in clients:
+                c.close()
+
+
+def test_quit_frees_the_name_at_once_nick_is_checked_too(nodes: Nodes) -> None:
+    a, b = nodes(2)
+    with Client(a.port) as ana, Client(b.port) as other:
+        ana.identify("Ana")
+        other.send("@<- IDENTIFY ana")
+        assert answer(other).startswith("@-> ERR NAME_IN_USE")
+        other.identify("Bo")
+        # NICK to a name held on another node is refused; to a free one, granted.
+        ana.send("@<- NICK BO")
+        assert ana.until(r"^@-> (OK NICK|ERR)").startswith("@-> ERR NAME_IN_USE")
+        ana.send("@<- NICK Ana2")
+        assert ana.until(r"^@-> (OK NICK|ERR)") == "@-> OK NICK Ana2"
+        # The old name was released, the new one is held.
+        with Client(b.port) as third:
+            third.send("@<- IDENTIFY Ana")
+            assert answer(third).startswith("@-> OK IDENTIFY Ana")
+        with Client(b.port) as fourth:
+            fourth.send("@<- IDENTIFY ANA2")
+            assert answer(fourth).startswith("@-> ERR NAME_IN_USE")
+        ana.send("@<- QUIT")
+        ana.closed()
+    with Client(b.port) as again:
+        again.send("@<- IDENTIFY Ana2")
+        assert answer(again).startswith("@-> OK IDENTIFY Ana2")
+
+
+def test_names_of_a_killed_node_are_freed_within_seconds(
+    nodes: Nodes, nats_server: NatsServer, nats_prefix: str
+) -> None:
+    (b,) = nodes(1)
+    args = ("--nats", nats_server.url, "--nats-prefix", nats_prefix)
+    with serve(*args) as (proc, port, _, _):
+        with Client(port) as zed:
+            zed.identify("Zed")
+            with Client(b.port) as rival:
+                rival.send("@<- IDENTIFY Zed")
+                assert answer(rival).startswith("@-> ERR NAME_IN_USE")
+                proc.send_signal(signal.SIGKILL)
+                killed = time.monotonic()
+                proc.wait()
+                while True:
+                    rival.send("@<- IDENTIFY Zed")
+                    if answer(rival).startswith("@-> OK IDENTIFY Zed"):
+                        break
+                    assert time.monotonic() - killed < NAME_TTL + 4, "Zed never freed"
+                    time.sleep(0.25)  # the claim lapses on the NATS side, in its own time
+                assert time.monotonic() - killed < NAME_TTL + 4
