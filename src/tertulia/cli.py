@@ -29,19 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         "on port 3000 (unless one is running there) and chat on it.",
     )
     parser.add_argument("--version", action="version", version=f"tertulia {__version__}")
-    parser.add_argument(
-        "--port",
-        type=int,
-        default=3000,
-        help="with no command: the port of the server to start or use (default: 3000)",
-    )
-    parser.add_argument(
-        "--http-port",
-        type=int,
-        default=8080,
-        help="with no command: the web page's port of the server it starts "
-        "(default: 8080; 0 = no web page)",
-    )
+    parser.add_argument("--port", type=int, default=3000,
+                        help="with no command: the port of the server to start or use "
+                        "(default: 3000)")
+    parser.add_argument("--http-port", type=int, default=8080,
+                        help="with no command: the web page's port of the server it starts "
+                        "(default: 8080; 0 = no web page)")
     parser.add_argument("--name", help="with no command: your name in the chat")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
     serve = commands.add_parser(
@@ -53,27 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="chat from this terminal (line mode with --plain)",
         description="Connect to a Tertulia server.",
     )
-    connect.add_argument(
-        "address", nargs="?", metavar="HOST[:PORT]", help="the server (default: localhost:3000)"
-    )
-    connect.add_argument(
-        "--plain",
-        action="store_true",
-        help="line mode: stdin lines are sent, received lines printed",
-    )
+    connect.add_argument("address", nargs="?", metavar="HOST[:PORT]",
+                         help="the server (default: localhost:3000)")
+    connect.add_argument("--plain", action="store_true",
+                         help="line mode: stdin lines are sent, received lines printed")
     connect.add_argument("--name", help="IDENTIFY with this name first")
-    connect.add_argument(
-        "--rate",
-        type=float,
-        default=10.0,
-        help="lines sent per second at most (default: 10; 0 = no pacing)",
-    )
-    connect.add_argument(
-        "--burst",
-        type=int,
-        default=20,
-        help="lines sent at once before --rate applies (default: 20)",
-    )
+    connect.add_argument("--rate", type=float, default=10.0,
+                         help="lines sent per second at most (default: 10; 0 = no pacing)")
+    connect.add_argument("--burst", type=int, default=20,
+                         help="lines sent at once before --rate applies (default: 20)")
     return parser
 
 

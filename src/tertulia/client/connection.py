@@ -150,9 +150,8 @@ class Connection:
         future: asyncio.Future[JsonObject] = asyncio.get_running_loop().create_future()
         self._pending[ref] = future
         try:
-            self.send(
-                {"cmd": cmd, **{k: v for k, v in fields.items() if v is not None}, "ref": ref}
-            )
+            self.send({"cmd": cmd, **{k: v for k, v in fields.items() if v is not None},
+                       "ref": ref})
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         finally:
             self._pending.pop(ref, None)
@@ -238,7 +237,8 @@ def _fields(command: Command) -> JsonObject:
         out["verb"] = command.name
     else:
         out["name"] = command.name
-    for key in ("password", "room", "text", "color", "token", "reason", "mode", "before", "after"):
+    for key in ("password", "room", "text", "color", "token", "reason", "mode", "before",
+                "after"):
         out[key] = getattr(command, key)
     if verb is Verb.HISTORY:
         out["limit"] = command.limit

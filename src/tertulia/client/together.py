@@ -68,31 +68,17 @@ def start_server(port: int, http_port: int = 0) -> subprocess.Popen[bytes]:
     log_path = folder / "server.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tertulia",
-                "serve",
-                "--port",
-                str(port),
-                "--http-port",
-                str(http_port),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
+            [sys.executable, "-m", "tertulia", "serve", "--port", str(port),
+             "--http-port", str(http_port)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
-            raise RuntimeError(
-                _("the server did not start: {why}").format(
-                    why=tail[0] if tail else proc.returncode
-                )
-            )
+            raise RuntimeError(_("the server did not start: {why}").format(
+                why=tail[0] if tail else proc.returncode))
         if _listening(port):
             return proc
         time.sleep(0.05)
@@ -124,19 +110,14 @@ def main(port: int = 3000, name: str | None = None, http_port: int = 8080) -> in
     """Run a server (unless one is there) and the client on it; return the exit status."""
     server = None
     if _listening(port):
-        print(
-            _("Using the server already running on port {port}.").format(port=port), file=sys.stderr
-        )
+        print(_("Using the server already running on port {port}.").format(port=port),
+              file=sys.stderr)
     else:
         print(_("Starting a server on port {port}...").format(port=port), file=sys.stderr)
         if http_port and not _free(http_port):
             # The chat matters more than the page: go on without it.
-            print(
-                _("Port {port} is in use, so the web page is off this time.").format(
-                    port=http_port
-                ),
-                file=sys.stderr,
-            )
+            print(_("Port {port} is in use, so the web page is off this time.").format(
+                port=http_port), file=sys.stderr)
             http_port = 0
         try:
             server = start_server(port, http_port)
@@ -144,26 +125,16 @@ def main(port: int = 3000, name: str | None = None, http_port: int = 8080) -> in
             print(f"tertulia: {exc}", file=sys.stderr)
             return 1
         if http_port:
-            print(
-                _(
-                    "Friends can chat from a browser at http://localhost:{port}/ "
-                    "(or this machine's address)."
-                ).format(port=http_port),
-                file=sys.stderr,
-            )
+            print(_("Friends can chat from a browser at http://localhost:{port}/ "
+                    "(or this machine's address).").format(port=http_port), file=sys.stderr)
     try:
         interactive = sys.stdin.isatty()
         if interactive and sys.stdout.isatty():
             try:
                 from tertulia.client.tui import run as full_screen
             except ImportError:  # Textual missing: Main.py straight from a clone
-                print(
-                    _(
-                        "The full-screen client needs Textual (make run installs it); "
-                        "using the line mode."
-                    ),
-                    file=sys.stderr,
-                )
+                print(_("The full-screen client needs Textual (make run installs it); "
+                        "using the line mode."), file=sys.stderr)
             else:
                 return full_screen("127.0.0.1", port, name)
         while True:
@@ -180,7 +151,8 @@ def main(port: int = 3000, name: str | None = None, http_port: int = 8080) -> in
             return status
     finally:
         if server is not None:
-            print(_("Stopping the server (the history stays for next time)..."), file=sys.stderr)
+            print(_("Stopping the server (the history stays for next time)..."),
+                  file=sys.stderr)
             stop_server(server)
 
 

@@ -185,11 +185,8 @@ class HttpFrontend:
             decode_text=False,
         )
         if not ws.can_prepare(request).ok:
-            return web.Response(
-                status=426,
-                text="this address takes WebSocket connections\n",
-                headers={"Upgrade": "websocket"},
-            )
+            return web.Response(status=426, text="this address takes WebSocket connections\n",
+                                headers={"Upgrade": "websocket"})
         await ws.prepare(request)
         transport = request.transport
         if transport is None:  # the client left during the handshake

@@ -171,7 +171,9 @@ class WebSocketConnection:
                 else:  # CLOSE, CLOSING, CLOSED or ERROR: the connection is over
                     if kind is WSMsgType.ERROR:
                         reason = "Connection lost"
-                        logger.info("websocket #%d ended: %s", session.conn_id, msg.data or "error")
+                        logger.info(
+                            "websocket #%d ended: %s", session.conn_id, msg.data or "error"
+                        )
                     break
         except Exception:
             logger.exception("internal error on connection #%d; closing it", session.conn_id)

@@ -59,9 +59,8 @@ class TertuliaApp(App[int]):
         *[Binding(f"alt+{n}", f"go({n})", show=False, priority=True) for n in range(1, 10)],
     ]
 
-    def __init__(
-        self, host: str, port: int, name: str | None = None, backoff: float = session.BACKOFF_FIRST
-    ) -> None:
+    def __init__(self, host: str, port: int, name: str | None = None,
+                 backoff: float = session.BACKOFF_FIRST) -> None:
         super().__init__()
         self.host, self.port = host, port
         self.backoff = backoff
@@ -178,16 +177,11 @@ class TertuliaApp(App[int]):
         options = []
         for i, conv in enumerate(self.ordered(), 1):
             label = Text(f"{i} " if i < 10 else "  ", style=TIME_STYLE)
-            label.append(
-                Text(
-                    conv.title if not conv.private else "*" + conv.title,
-                    style="bold" if conv.key == self.current else "",
-                )
-            )
+            label.append(Text(conv.title if not conv.private else "*" + conv.title,
+                              style="bold" if conv.key == self.current else ""))
             if conv.unread:
-                label.append(
-                    f" ({conv.unread})", style="bold yellow" if conv.mentioned else "yellow"
-                )
+                label.append(f" ({conv.unread})", style="bold yellow" if conv.mentioned
+                             else "yellow")
             options.append(Option(label, id=conv.key))
         rooms.set_options(options)
         for i, conv in enumerate(self.ordered()):
@@ -286,7 +280,8 @@ class TertuliaApp(App[int]):
             log.scroll_page_up()
             return
         if not conv.private and conv.oldest is not None:
-            self.spawn(session.history(self, conv.title, before=conv.oldest, limit=session.PAGE))
+            self.spawn(session.history(self, conv.title, before=conv.oldest,
+                                       limit=session.PAGE))
 
     def action_newer(self) -> None:
         self.query_one("#log", RichLog).scroll_page_down()

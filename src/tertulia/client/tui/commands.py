@@ -24,20 +24,8 @@ if TYPE_CHECKING:
     from tertulia.client.tui.app import TertuliaApp
     from tertulia.client.tui.widgets import ChatInput
 
-COMMANDS = (
-    "/join",
-    "/leave",
-    "/msg",
-    "/me",
-    "/nick",
-    "/topic",
-    "/users",
-    "/rooms",
-    "/history",
-    "/color",
-    "/help",
-    "/quit",
-)
+COMMANDS = ("/join", "/leave", "/msg", "/me", "/nick", "/topic", "/users", "/rooms",
+            "/history", "/color", "/help", "/quit")
 
 
 def help_lines() -> list[str]:
@@ -54,10 +42,8 @@ def help_lines() -> list[str]:
         _("/color [#RRGGBB] - a new colour"),
         _("/quit [reason] - leave the chat"),
         _("@<- VERB args - any protocol command; //text sends a line starting with /"),
-        _(
-            "Keys: Ctrl+N/Ctrl+P or Alt+1..9 switch, PageUp older messages, "
-            "Tab completes, Ctrl+C twice quits"
-        ),
+        _("Keys: Ctrl+N/Ctrl+P or Alt+1..9 switch, PageUp older messages, "
+          "Tab completes, Ctrl+C twice quits"),
     ]
 
 
@@ -136,7 +122,8 @@ async def slash(app: TertuliaApp, line: str) -> None:
         await app.quit_chat(rest or None)
     else:
         if verb != "help":
-            app.tell(_("unknown or incomplete command: {line}").format(line=line), ERROR_STYLE)
+            app.tell(_("unknown or incomplete command: {line}").format(line=line),
+                     ERROR_STYLE)
         show_help(app)
 
 
@@ -155,11 +142,8 @@ async def command(app: TertuliaApp, cmd: str, **fields: Any) -> None:
     elif cmd == "leave":
         key = fold(str(reply.get("room")))
         app.conversations.pop(key, None)
-        app.switch_to(
-            fold(GENERAL)
-            if key == app.current or app.current not in app.conversations
-            else app.current
-        )
+        app.switch_to(fold(GENERAL) if key == app.current or
+                      app.current not in app.conversations else app.current)
         app.refresh_sidebar()
     elif cmd == "msg":
         pass
@@ -187,7 +171,8 @@ async def command(app: TertuliaApp, cmd: str, **fields: Any) -> None:
         conv = app.conversation(str(reply.get("room")))
         for msg in reply.get("messages", []):
             if isinstance(msg, dict):
-                app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))), count=False)
+                app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))),
+                         count=False)
     elif cmd == "color":
         app.my_color = str(reply.get("color", ""))
         me = fold(app.me)
@@ -222,9 +207,8 @@ def complete(app: TertuliaApp, field_: ChatInput) -> None:
     if not found:
         return
     done = found[0] if len(found) == 1 else common_prefix(found, word)
-    suffix = (
-        (": " if start == 0 and not word.startswith(("/", "#")) else " ") if len(found) == 1 else ""
-    )
+    suffix = (": " if start == 0 and not word.startswith(("/", "#")) else " "
+              ) if len(found) == 1 else ""
     field_.value = value[:start] + done + suffix + value[cursor:]
     field_.cursor_position = start + len(done) + len(suffix)
     if len(found) > 1:
@@ -236,7 +220,6 @@ def common_prefix(words: list[str], typed: str) -> str:
     first = words[0]
     size = len(typed)
     while size < len(first) and all(
-        len(w) > size and fold(w[: size + 1]) == fold(first[: size + 1]) for w in words
-    ):
+            len(w) > size and fold(w[: size + 1]) == fold(first[: size + 1]) for w in words):
         size += 1
     return first[:size] if size > len(typed) else typed

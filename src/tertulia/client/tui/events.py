@@ -36,48 +36,29 @@ def apply_event(app: TertuliaApp, event: JsonObject) -> None:
         conv = app.conversation(str(event.get("room", GENERAL)))
         for msg in event.get("messages", []):
             if isinstance(msg, dict):
-                app.show(conv, Entry(render_message(msg, me), str(msg.get("id"))), count=False)
+                app.show(conv, Entry(render_message(msg, me), str(msg.get("id"))),
+                         count=False)
     elif kind == "join":
         conv = app.conversation(str(event.get("room")))
         name = str(event.get("name"))
         conv.members[fold(name)] = (name, str(event.get("color", "")))
-        app.show(
-            conv,
-            Entry(notice(_("{name} joined {room}").format(name=name, room=conv.title))),
-            count=False,
-        )
+        app.show(conv, Entry(notice(_("{name} joined {room}").format(
+            name=name, room=conv.title))), count=False)
         app.refresh_members()
     elif kind == "leave":
         conv = app.conversation(str(event.get("room")))
         name = str(event.get("name"))
         conv.members.pop(fold(name), None)
-        app.show(
-            conv,
-            Entry(
-                notice(
-                    _("{name} left {room} ({why})").format(
-                        name=name, room=conv.title, why=event.get("reason", "")
-                    )
-                )
-            ),
-            count=False,
-        )
+        app.show(conv, Entry(notice(_("{name} left {room} ({why})").format(
+            name=name, room=conv.title, why=event.get("reason", "")))), count=False)
         app.refresh_members()
     elif kind == "quit":
         name = str(event.get("name"))
         for conv in app.conversations.values():
             if conv.members.pop(fold(name), None) is not None or (
-                conv.private and conv.key == fold(name)
-            ):
-                app.show(
-                    conv,
-                    Entry(
-                        notice(
-                            _("{name} quit ({why})").format(name=name, why=event.get("reason", ""))
-                        )
-                    ),
-                    count=False,
-                )
+                    conv.private and conv.key == fold(name)):
+                app.show(conv, Entry(notice(_("{name} quit ({why})").format(
+                    name=name, why=event.get("reason", "")))), count=False)
         app.refresh_members()
     elif kind == "nick":
         old, new = str(event.get("old")), str(event.get("new"))
@@ -86,26 +67,14 @@ def apply_event(app: TertuliaApp, event: JsonObject) -> None:
             if member is not None:
                 conv.members[fold(new)] = (new, member[1])
             if member is not None or (conv.private and conv.key == fold(old)):
-                app.show(
-                    conv,
-                    Entry(notice(_("{old} is now {new}").format(old=old, new=new))),
-                    count=False,
-                )
+                app.show(conv, Entry(notice(_("{old} is now {new}").format(
+                    old=old, new=new))), count=False)
         app.refresh_members()
     elif kind == "topic":
         conv = app.conversation(str(event.get("room")))
         conv.topic = str(event.get("text", ""))
-        app.show(
-            conv,
-            Entry(
-                notice(
-                    _("{name} set the topic: {text}").format(
-                        name=event.get("name"), text=conv.topic
-                    )
-                )
-            ),
-            count=False,
-        )
+        app.show(conv, Entry(notice(_("{name} set the topic: {text}").format(
+            name=event.get("name"), text=conv.topic))), count=False)
         app.refresh_members()
     elif kind == "notice":
         app.tell(str(event.get("text", "")))

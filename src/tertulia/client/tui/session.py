@@ -38,12 +38,8 @@ async def run_connection(app: TertuliaApp) -> None:
         try:
             await conn.connect()
         except (OSError, ServerRefused, TimeoutError) as exc:
-            app.tell(
-                _("cannot connect to {where}: {why}; trying again in {s} s").format(
-                    where=f"{app.host}:{app.port}", why=exc, s=f"{delay:g}"
-                ),
-                ERROR_STYLE,
-            )
+            app.tell(_("cannot connect to {where}: {why}; trying again in {s} s").format(
+                where=f"{app.host}:{app.port}", why=exc, s=f"{delay:g}"), ERROR_STYLE)
             app.status(_("not connected"))
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
@@ -62,10 +58,8 @@ async def run_connection(app: TertuliaApp) -> None:
             return
         bye = conn.bye
         why = f"{bye.get('code')} {bye.get('text', '')}" if bye else _("connection lost")
-        app.tell(
-            _("disconnected ({why}); reconnecting in {s} s").format(why=why, s=f"{delay:g}"),
-            ERROR_STYLE,
-        )
+        app.tell(_("disconnected ({why}); reconnecting in {s} s").format(
+            why=why, s=f"{delay:g}"), ERROR_STYLE)
         app.status(_("reconnecting..."))
         await asyncio.sleep(delay)
         delay = min(delay * 2, BACKOFF_MAX)
@@ -80,7 +74,8 @@ async def _login(app: TertuliaApp, conn: Connection) -> bool:
     """IDENTIFY (asking for a name as needed), then rejoin and catch up."""
     # What we had before this connection: the history sent on IDENTIFY and JOIN
     # (the latest 20) may skip some, so we ask for everything after these.
-    known = {conv.key: conv.newest for conv in app.conversations.values() if not conv.private}
+    known = {conv.key: conv.newest for conv in app.conversations.values()
+             if not conv.private}
     reason = ""
     name = app.me or None
     while True:
@@ -98,9 +93,8 @@ async def _login(app: TertuliaApp, conn: Connection) -> bool:
         app.name_screen = None
         app.pop_screen()
         app.chat_input.focus()
-    app.status(
-        _("connected to {where} as {name}").format(where=f"{app.host}:{app.port}", name=app.me)
-    )
+    app.status(_("connected to {where} as {name}").format(
+        where=f"{app.host}:{app.port}", name=app.me))
     general = app.conversation(GENERAL)
     if not app.current:
         app.current = general.key
@@ -127,11 +121,11 @@ def _refusal(name: str, reply: JsonObject) -> str:
     code = str(reply.get("code", ""))
     message = str(reply.get("message", ""))
     if code == "NAME_IN_USE":
-        return _("The name {name} is taken: {why}. Choose another.").format(name=name, why=message)
+        return _("The name {name} is taken: {why}. Choose another.").format(
+            name=name, why=message)
     if code == "INVALID_NAME":
         return _("The name {name} is not valid: {why}. Choose another.").format(
-            name=name, why=message
-        )
+            name=name, why=message)
     return _("The name {name} was refused: {why}").format(name=name, why=message)
 
 
@@ -181,8 +175,7 @@ def set_members(app: TertuliaApp, room: str, reply: JsonObject) -> None:
         return
     conv.members = {
         fold(str(u.get("name"))): (str(u.get("name")), str(u.get("color", "")))
-        for u in reply.get("users", [])
-        if isinstance(u, dict)
+        for u in reply.get("users", []) if isinstance(u, dict)
     }
     if conv.key == app.current:
         app.refresh_members()
@@ -204,7 +197,8 @@ async def history(app: TertuliaApp, room: str, **fields: Any) -> None:
                 app.redraw(top=True)
             return
         for msg in messages:
-            app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))), count=False)
+            app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))),
+                     count=False)
 
 
 async def catch_up(app: TertuliaApp, room: str, after: str) -> None:
@@ -216,7 +210,8 @@ async def catch_up(app: TertuliaApp, room: str, after: str) -> None:
         conv = app.conversation(str(reply.get("room", room)))
         messages = [m for m in reply.get("messages", []) if isinstance(m, dict)]
         for msg in messages:
-            app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))), count=False)
+            app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))),
+                     count=False)
         if len(messages) < CATCH_UP:
             return
         after = str(messages[-1].get("id"))
