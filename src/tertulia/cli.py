@@ -2,7 +2,9 @@
 
 * ``tertulia serve [options]``: the server (:mod:`tertulia.server.cli`);
 * ``tertulia connect [HOST[:PORT]]``: the full-screen client, or with
-  ``--plain`` the line mode (:mod:`tertulia.client`);
+  ``--plain`` the line mode (:mod:`tertulia.client`); ``--tls`` for TLS;
+* ``tertulia gencert``: a self-signed certificate for tests
+  (:mod:`tertulia.server.tls`);
 * ``tertulia`` alone: a server on port 3000 (and the web page on 8080)
   unless one runs there, and the client on it (:mod:`tertulia.client.together`).
 
@@ -55,6 +57,27 @@ def build_parser() -> argparse.ArgumentParser:
                          help="lines sent per second at most (default: 10; 0 = no pacing)")
     connect.add_argument("--burst", type=int, default=20,
                          help="lines sent at once before --rate applies (default: 20)")
+    connect.add_argument("--tls", action="store_true",
+                         help="connect over TLS (default port: 3001)")
+    connect.add_argument("--insecure", action="store_true",
+                         help="with --tls: accept any certificate (self-signed, for tests)")
+    connect.add_argument("--ca", metavar="FILE",
+                         help="with --tls: trust the certificates in this PEM file "
+                         "(a self-signed server's cert.pem)")
+    gencert = commands.add_parser(
+        "gencert",
+        help="write a self-signed TLS certificate and key (for tests)",
+        description="Write cert.pem and key.pem, a self-signed certificate and its key, "
+        "for tertulia serve --tls-port. For tests and private servers: a public server "
+        "needs a certificate from a real authority.",
+    )
+    gencert.add_argument("--out", metavar="DIR", default=".",
+                         help="the folder to write them in (default: the current one)")
+    gencert.add_argument("--host", metavar="NAME", action="append",
+                         help="a host name or IP address the certificate is for; repeat "
+                         "for more (default: localhost, 127.0.0.1, ::1)")
+    gencert.add_argument("--force", action="store_true",
+                         help="replace cert.pem and key.pem if they exist")
     return parser
 
 
@@ -65,14 +88,21 @@ def main(argv: list[str] | None = None) -> int:
         from tertulia.client.together import main as together
 
         return together(ns.port, ns.name, ns.http_port)
+    if ns.command == "gencert":
+        from tertulia.server.tls import gencert_main
+
+        return gencert_main(ns)
     if ns.command == "connect":
+        from tertulia.client.plain import TlsChoice, main_from_args
+
+        if (ns.insecure or ns.ca) and not ns.tls:
+            parser.error("--insecure and --ca go with --tls")
+        tls = TlsChoice(ns.insecure, ns.ca) if ns.tls else None
         if not ns.plain:
             from tertulia.client.tui import main_from_args as full_screen
 
-            return full_screen(ns.address, ns.name)
-        from tertulia.client.plain import main_from_args
-
-        return main_from_args(ns.address, ns.name, ns.rate, ns.burst)
+            return full_screen(ns.address, ns.name, tls)
+        return main_from_args(ns.address, ns.name, ns.rate, ns.burst, tls)
     from tertulia.server.cli import serve_main
 
     return serve_main(ns)

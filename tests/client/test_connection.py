@@ -152,6 +152,10 @@ def test_raw_command_lines_become_json_requests() -> None:
     assert command_fields("@<- HELP ping") == {"cmd": "help", "verb": "ping"}
     assert command_fields("@<- TOPIC #a nuevo tema") == {"cmd": "topic", "room": "#a",
                                                         "text": "nuevo tema"}
+    assert command_fields("@<- PASSWORD vieja nueva clave") == {
+        "cmd": "password", "old": "vieja", "new": "nueva clave"}
+    assert command_fields("@<- UNREGISTER mi clave") == {"cmd": "unregister",
+                                                        "password": "mi clave"}
     with pytest.raises(ProtocolError) as info:
         command_fields("@<- DANCE")
     assert str(info.value.code) == "UNKNOWN_COMMAND"

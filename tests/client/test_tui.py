@@ -8,71 +8,27 @@ event loop keeps going.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import pytest
-from textual.pilot import Pilot
 from textual.widgets import Input, RichLog
 
 from tertulia.client.tui import NameScreen, TertuliaApp, render_message
+from tests.client.tui_pilot import (
+    SIZE,
+    ana_in,
+    has_line,
+    identified,
+    log_text,
+    plain_lines,
+    run,
+    server,
+    type_line,
+    until,
+)
 from tests.integration.harness import Client, ServerThread, server_config
-from tests.timing import QUIET, TIMEOUT
+from tests.timing import QUIET
 
-SIZE = (110, 30)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerThread]:
-    server = ServerThread(server_config(tmp_path, rate=0)).start()
-    yield server
-    server.stop()
-
-
-def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(asyncio.wait_for(test(), TIMEOUT * 3))
-
-
-async def until(pilot: Pilot[Any], condition: Callable[[], object], what: str) -> None:
-    """Let the app run until ``condition()`` is true; fail after TIMEOUT."""
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.02)
-
-
-def plain_lines(app: TertuliaApp, key: str = "#general") -> list[str]:
-    return [e.text.plain for e in app.conversations[key].entries]
-
-
-def has_line(app: TertuliaApp, needle: str, key: str = "#general") -> bool:
-    return any(needle in line for line in plain_lines(app, key))
-
-
-async def type_line(pilot: Pilot[Any], text: str) -> None:
-    app = pilot.app
-    assert isinstance(app, TertuliaApp)
-    app.chat_input.value = text
-    await pilot.press("enter")
-
-
-@asynccontextmanager
-async def ana_in(server: ServerThread) -> AsyncIterator[tuple[TertuliaApp, Pilot[Any]]]:
-    """The app, headless, logged in as Ana on ``server`` and showing #general."""
-    app = TertuliaApp("127.0.0.1", server.port, name="Ana")
-    async with app.run_test(size=SIZE) as pilot:
-        await identified(pilot, app)
-        yield app, pilot
-
-
-async def identified(pilot: Pilot[Any], app: TertuliaApp) -> None:
-    await until(pilot, lambda: app.identified and "#general" in app.conversations, "IDENTIFY")
-    await pilot.pause()
-
+__all__ = ["server"]  # the fixture
 
 def test_name_prompt_retries_after_a_taken_and_an_invalid_name(server: ServerThread) -> None:
     """Without --name the app asks; a taken or invalid name is explained and asked again."""
@@ -311,6 +267,10 @@ def test_reconnect_keeps_name_rooms_and_typed_text_and_catches_up(tmp_path: Path
             assert [x.split("> ", 1)[1] for x in lines] == (
                 ["antes"] + [f"perdido {i}" for i in range(30)])
             assert app.me == "Ana" and app.current == "#cocina"
+            await pilot.pause()
+            drawn = log_text(app)  # on screen once each too
+            assert [sum(line.endswith(f"> perdido {i}") for line in drawn)
+                    for i in range(30)] == [1] * 30, drawn
             assert app.chat_input.value == "a medio escribir"
             with Client(port) as carla:
                 await asyncio.to_thread(carla.identify, "Carla")

@@ -9,7 +9,8 @@
   test calls :meth:`ManualScheduler.run`, so the test decides exactly when
   the store answers.
 * :class:`FakeHasher` is a :class:`~tertulia.core.ports.PasswordHasher`
-  answering through the same scheduler (hash = ``"plain$" + password``).
+  answering through the same scheduler (hash = ``"plain$" + password``;
+  ``"old$" + password`` verifies too but needs a rehash).
 * :class:`Client` wraps one session and its peer; :class:`Pair` (after h11's
   ``ConnectionPair``) is two identified clients on one hub.
 """
@@ -143,8 +144,12 @@ class FakeHasher:
         self.schedule(lambda: done(encoded))
 
     def verify(self, password_hash: str, password: str, done: VerifyDone) -> None:
-        verdict = password_hash == "plain$" + password
+        verdict = password_hash in ("plain$" + password, "old$" + password)
         self.schedule(lambda: done(verdict))
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """``old$password`` plays the part of a hash from an older scheme."""
+        return password_hash.startswith("old$")
 
 
 def make_hub(

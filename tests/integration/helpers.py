@@ -34,7 +34,7 @@ COLOR_RE = r"#[0-9a-f]{6}"
 #: A timestamp as the protocol writes it (UTC, milliseconds).
 TIME_RE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 #: Every command verb of the protocol.
-ALL_VERBS = ["IDENTIFY", "REGISTER", "NICK", "JOIN", "LEAVE", "SAY", "ME", "MSG", "USERS", "ROOMS",
+ALL_VERBS = ["IDENTIFY", "REGISTER", "PASSWORD", "UNREGISTER", "NICK", "JOIN", "LEAVE", "SAY", "ME", "MSG", "USERS", "ROOMS",
              "TOPIC", "HISTORY", "COLOR", "COLORS", "PROTO", "PING", "PONG", "HELP", "QUIT"]
 
 #: Any colour (SGR) escape sequence, as stripped by :func:`strip_colors`.

@@ -275,6 +275,33 @@ def test_snapshot_after_reopen(make_store: StoreFactory) -> None:
     run(body())
 
 
+async def delete_account(store: Store, key: str) -> None:
+    done: asyncio.Future[Written] = future()
+    store.delete_account(key, done.set_result)
+    assert await done is None
+
+
+def test_delete_account_survives_reopen(make_store: StoreFactory) -> None:
+    """A deleted account is gone after a reopen; deleting a missing one is no error."""
+
+    async def body() -> None:
+        store = make_store()
+        async with opened(store):
+            await save_account(store, Account("ana", "Ana", "h1", "#111111"))
+            await save_account(store, Account("bo", "Bo", "h2", "#222222"))
+            await delete_account(store, "ana")
+            await delete_account(store, "nobody")
+        store = make_store()
+        async with opened(store) as snapshot:
+            assert snapshot.accounts == [Account("bo", "Bo", "h2", "#222222")]
+            await save_account(store, Account("ana", "Ana", "h3", "#333333"))
+        store = make_store()
+        async with opened(store) as snapshot:
+            assert [a.password_hash for a in snapshot.accounts] == ["h3", "h2"]
+
+    run(body())
+
+
 def test_ids_keep_increasing_after_reopen(make_store: StoreFactory) -> None:
     async def body() -> None:
         store = make_store()
@@ -301,9 +328,10 @@ def test_operations_after_close_fail_later(make_store: StoreFactory) -> None:
         store.history("#general", 5, None, None, got.append)
         store.save_room(RoomRecord("#a", "#A"), got.append)
         store.save_account(Account("a", "A", "h", "#000000"), got.append)
+        store.delete_account("a", got.append)
         assert got == []  # never synchronously
         await asyncio.sleep(0)
-        assert len(got) == 4
+        assert len(got) == 5
         assert all(isinstance(result, StoreUnavailable) for result in got)
 
     run(body())

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -46,11 +47,33 @@ class ServerRefused(ConnectionError):
     """The server did not accept the connection (a BYE instead of WELCOME, or no JSON)."""
 
 
-class Connection:
-    """A JSON-mode connection to a Tertulia server."""
+def tls_context(insecure: bool = False, ca: str | None = None) -> ssl.SSLContext:
+    """A client SSL context: TLS 1.2 or later, the server's certificate checked.
 
-    def __init__(self, host: str, port: int) -> None:
+    Args:
+        insecure: accept any certificate (a self-signed one, for tests); the
+            connection is encrypted but nobody vouches for the server.
+        ca: a PEM file of certificates to trust instead of the system's (a
+            self-signed server's own ``cert.pem``).
+
+    Raises:
+        OSError: ``ca`` cannot be read.
+        ssl.SSLError: ``ca`` holds no certificate.
+    """
+    context = ssl.create_default_context(cafile=ca)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Connection:
+    """A JSON-mode connection to a Tertulia server (over TLS when ``tls`` is given)."""
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> None:
         self.host, self.port = host, port
+        self.tls = tls
         self.welcome = ""
         #: Why the connection ended: the ``bye`` object, when there was one.
         self.bye: JsonObject | None = None
@@ -68,12 +91,21 @@ class Connection:
         """Connect, read WELCOME, switch to JSON mode, start reading.
 
         Raises:
-            OSError: the connection could not be made.
+            OSError: the connection could not be made (``ssl.SSLError``, an
+                OSError, when the TLS handshake fails or the certificate is
+                not trusted).
             ServerRefused: the server sent a BYE, or did not switch to JSON.
             TimeoutError: no WELCOME or no ``OK PROTO json`` in time.
         """
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port, limit=1 << 22), timeout
+            asyncio.open_connection(
+                self.host,
+                self.port,
+                limit=1 << 22,
+                ssl=self.tls,
+                server_hostname=self.host if self.tls is not None else None,
+            ),
+            timeout,
         )
         self._reader, self._writer = reader, writer
         try:
@@ -231,6 +263,8 @@ def command_fields(line: str) -> JsonObject:
 def _fields(command: Command) -> JsonObject:
     verb = command.verb
     out: JsonObject = {"cmd": verb.value.lower()}
+    if verb is Verb.PASSWORD:
+        return {"cmd": "password", "old": command.password, "new": command.new_password}
     if verb is Verb.MSG:
         out["to"] = command.name
     elif verb is Verb.HELP:

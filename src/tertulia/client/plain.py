@@ -22,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 import sys
 import threading
 import time
 from dataclasses import dataclass
 from typing import TextIO
 
+from tertulia.client.connection import tls_context
 from tertulia.client.i18n import _
 
 EOF_TOKEN = "tertulia-plain-eof"
@@ -36,6 +38,8 @@ LAST_NAME_REFUSED = False
 #: Seconds to wait for the server's answer after the end of input.
 EOF_WAIT = 30.0
 DEFAULT_PORT = 3000
+#: The port ``--tls`` connects to when the address has none (docs/howto/tls.md).
+DEFAULT_TLS_PORT = 3001
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,17 +49,18 @@ class PlainOptions:
     name: str | None = None
     rate: float = 10.0
     burst: int = 20
+    tls: ssl.SSLContext | None = None
 
 
-def parse_address(text: str | None) -> tuple[str, int]:
+def parse_address(text: str | None, default_port: int = DEFAULT_PORT) -> tuple[str, int]:
     """``HOST``, ``HOST:PORT``, ``:PORT`` or ``[v6]:PORT``; default localhost:3000.
 
     Raises:
         ValueError: with a message for the user.
     """
     if not text:
-        return "localhost", DEFAULT_PORT
-    host, port = text, DEFAULT_PORT
+        return "localhost", default_port
+    host, port = text, default_port
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
@@ -69,6 +74,14 @@ def parse_address(text: str | None) -> tuple[str, int]:
         host, _sep, raw = text.partition(":")
         port = _port(raw)
     return host or "localhost", port
+
+
+def untrusted(where: str, exc: ssl.SSLCertVerificationError) -> str:
+    """The message for a server whose certificate is not trusted."""
+    return _(
+        "the certificate of {where} is not trusted ({why}); for a self-signed server "
+        "use --ca with its certificate, or --insecure"
+    ).format(where=where, why=exc.verify_message or exc)
 
 
 def _port(raw: str) -> int:
@@ -126,7 +139,16 @@ class PlainClient:
     async def run(self) -> int:
         o = self.options
         try:
-            reader, writer = await asyncio.open_connection(o.host, o.port, limit=1 << 20)
+            reader, writer = await asyncio.open_connection(
+                o.host,
+                o.port,
+                limit=1 << 20,
+                ssl=o.tls,
+                server_hostname=o.host if o.tls is not None else None,
+            )
+        except ssl.SSLCertVerificationError as exc:
+            self.problem(untrusted(f"{o.host}:{o.port}", exc))
+            return 1
         except OSError as exc:
             self.problem(
                 _("cannot connect to {where}: {why}").format(
@@ -265,11 +287,41 @@ def run(options: PlainOptions) -> int:
         return 130
 
 
-def main_from_args(address: str | None, name: str | None, rate: float, burst: int) -> int:
+def main_from_args(
+    address: str | None,
+    name: str | None,
+    rate: float,
+    burst: int,
+    tls: TlsChoice | None = None,
+) -> int:
     try:
-        host, port = parse_address(address)
-    except ValueError as exc:
+        host, port = parse_address(address, DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
+        context = tls.context() if tls else None
+    except (ValueError, OSError) as exc:
         print(f"tertulia: {exc}", file=sys.stderr)
         return 2
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    return run(PlainOptions(host, port, name, rate, burst))
+    return run(PlainOptions(host, port, name, rate, burst, context))
+
+
+@dataclass(frozen=True, slots=True)
+class TlsChoice:
+    """``tertulia connect --tls [--insecure] [--ca FILE]``, as given."""
+
+    insecure: bool = False
+    ca: str | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """The client SSL context.
+
+        Raises:
+            OSError: with a message for the user, when ``--ca`` is unusable.
+        """
+        try:
+            return tls_context(self.insecure, self.ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise OSError(
+                _("cannot use --ca {file}: {why}").format(
+                    file=self.ca, why=getattr(exc, "strerror", None) or exc
+                )
+            ) from None

@@ -172,6 +172,10 @@ class Store(Protocol):
         """
         ...
 
+    def delete_account(self, key: str, done: WriteDone) -> None:
+        """Forget an account (no error if there is none)."""
+        ...
+
     async def close(self) -> None:
         """Finish every queued operation, then close.  Idempotent."""
         ...
@@ -258,4 +262,9 @@ class PasswordHasher(Protocol):
 
     def verify(self, password_hash: str, password: str, done: VerifyDone) -> None:
         """Check a password against a hash; ``done`` gets the verdict."""
+        ...
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """True when a hash that just verified should be replaced (old scheme or
+        weaker parameters); cheap, called on the loop."""
         ...

@@ -75,6 +75,7 @@ class Session:
     """State of one connection, identified or not."""
 
     __slots__ = (
+        "account",
         "address",
         "backlog",
         "bad_in_row",
@@ -111,6 +112,9 @@ class Session:
         self.colors_on = True
         self.name: str | None = None
         self.key: str | None = None
+        #: The key of the account this connection proved it owns (by its
+        #: password or by registering it); NICK back to it is allowed.
+        self.account: str | None = None
         self.color = ""
         self.xterm = 0
         self.rooms: dict[str, Room] = {}

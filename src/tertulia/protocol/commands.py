@@ -33,6 +33,8 @@ HISTORY_DEFAULT = 50
 class Verb(StrEnum):
     IDENTIFY = "IDENTIFY"
     REGISTER = "REGISTER"
+    PASSWORD = "PASSWORD"
+    UNREGISTER = "UNREGISTER"
     NICK = "NICK"
     JOIN = "JOIN"
     LEAVE = "LEAVE"
@@ -64,6 +66,8 @@ class VerbSpec:
 VERBS: dict[Verb, VerbSpec] = {
     Verb.IDENTIFY: VerbSpec("IDENTIFY name [password] - take a name", True),
     Verb.REGISTER: VerbSpec("REGISTER password - protect your current name with a password"),
+    Verb.PASSWORD: VerbSpec("PASSWORD old new - change the password of your registered name"),
+    Verb.UNREGISTER: VerbSpec("UNREGISTER password - remove the account of your current name"),
     Verb.NICK: VerbSpec("NICK newname - change your name"),
     Verb.JOIN: VerbSpec("JOIN #room - join a room and make it your current room"),
     Verb.LEAVE: VerbSpec("LEAVE [#room] - leave a room (default: the current one)"),
@@ -98,12 +102,14 @@ class Command:
     """One parsed command.  Unused fields stay ``None``.
 
     ``plain`` marks a chat line that was not a command (text mode); ``ref``
-    is the JSON ``ref`` to echo.
+    is the JSON ``ref`` to echo.  PASSWORD's old password is ``password``
+    and its new one ``new_password``.
     """
 
     verb: Verb
     name: str | None = None
     password: str | None = None
+    new_password: str | None = None
     room: str | None = None
     text: str | None = None
     limit: int | None = None
@@ -214,10 +220,18 @@ def text_args(verb: Verb, rest: str) -> Command:
             raise _missing("name", verb)
         password = tail or None if verb is Verb.IDENTIFY else None
         return Command(verb, name=validate_name(first), password=password)
-    if verb is Verb.REGISTER:
+    if verb is Verb.REGISTER or verb is Verb.UNREGISTER:
         if not rest:
             raise _missing("password", verb)
         return Command(verb, password=rest)
+    if verb is Verb.PASSWORD:
+        # The old password is one word, the new one the rest of the line; an
+        # old password with spaces can be given in JSON mode ("old", "new").
+        if not first:
+            raise _missing("old password", verb)
+        if not tail:
+            raise _missing("new password", verb)
+        return Command(verb, password=first, new_password=tail)
     if verb is Verb.JOIN:
         if not first:
             raise _missing("room", verb)
@@ -381,8 +395,11 @@ def json_args(verb: Verb, obj: Json) -> Command:
         name = validate_name(field("name", True) or "")
         password = field("password") if verb is Verb.IDENTIFY else None
         return Command(verb, name=name, password=password or None, ref=ref)
-    if verb is Verb.REGISTER:
+    if verb is Verb.REGISTER or verb is Verb.UNREGISTER:
         return Command(verb, password=field("password", True), ref=ref)
+    if verb is Verb.PASSWORD:
+        old = field("old", True)
+        return Command(verb, password=old, new_password=field("new", True), ref=ref)
     if verb is Verb.JOIN:
         return Command(verb, room=validate_room(field("room", True) or ""), ref=ref)
     if verb in (Verb.LEAVE, Verb.USERS):

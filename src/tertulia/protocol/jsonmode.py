@@ -20,6 +20,8 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 OK_FIELDS: dict[str, tuple[str, ...]] = {
     "IDENTIFY": ("name", "color"),
     "REGISTER": ("name",),
+    "PASSWORD": ("name",),
+    "UNREGISTER": ("name",),
     "NICK": ("name",),
     "JOIN": ("room",),
     "LEAVE": ("room",),

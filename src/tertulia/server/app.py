@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
@@ -27,6 +29,7 @@ from tertulia.frontends.outbox import Flusher
 from tertulia.frontends.tcp import TcpConnection
 from tertulia.server.config import Config, parse_origins
 from tertulia.server.hashing import ThreadedHasher
+from tertulia.server.tls import server_context
 from tertulia.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DRAIN_DEADLINE = 3.0
+#: Seconds a TLS client has to finish its handshake before it is cut.
+TLS_HANDSHAKE_TIMEOUT = 10.0
 FLUSH_DEADLINE = 2.0
 
 
@@ -67,11 +72,20 @@ def bus_for(config: Config) -> Bus:
     return LocalBus()
 
 
+class ListenError(OSError):
+    """A port could not be bound; ``flag`` says which option chose it."""
+
+    def __init__(self, flag: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.flag, self.port = flag, port
+
+
 class Server:
     """One Tertulia server process' worth of parts.
 
     Use ``await start()``, then ``await stop()``; :attr:`port` is the bound TCP
-    port (useful with ``port=0``), :attr:`http_port` the HTTP one (None when off).
+    port (useful with ``port=0``), :attr:`tls_port` the TLS one (None when
+    off), :attr:`http_port` the HTTP one (None when off).
 
     Args:
         config: the options.
@@ -95,6 +109,7 @@ class Server:
         self.web: HttpFrontend | None = None
         self._http_socket = http_socket
         self._listener: asyncio.base_events.Server | None = None
+        self._tls_listener: asyncio.base_events.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._hasher: ThreadedHasher | None = None
         self._stopped = asyncio.Event()
@@ -110,6 +125,13 @@ class Server:
             return None
         return int(self._http_socket.getsockname()[1])
 
+    @property
+    def tls_port(self) -> int | None:
+        """The bound TLS port, or None without ``--tls-port``."""
+        if self._tls_listener is None:
+            return None
+        return int(self._tls_listener.sockets[0].getsockname()[1])
+
     async def start(self) -> None:
         """Bind the ports, open the store, then start accepting.
 
@@ -117,9 +139,11 @@ class Server:
         else happens; connections wait in the backlog until the hub is ready.
 
         Raises:
-            BindError: the TCP or HTTP address cannot be bound (port in
-                use, ...); ``flag`` and ``port`` say which.
+            ConfigError: the TLS certificate or key cannot be used.
+            ListenError: an address cannot be bound (port in use, ...);
+                ``flag`` and ``port`` say which.
         """
+        tls = server_context(self.config)
         loop = asyncio.get_running_loop()
         flusher = Flusher(loop)
         max_sendq = self.config.max_sendq
@@ -134,23 +158,24 @@ class Server:
         try:
             self._listener = await loop.create_server(
                 factory,
-                config.host or None,
-                config.port,
+                self.config.host or None,
+                self.config.port,
                 backlog=1024,
                 reuse_address=True,
                 start_serving=False,
             )
         except OSError as exc:
-            raise BindError(exc, "--port", config.port) from exc
-        if self._http_socket is None and config.http_port and _have_aiohttp():
-            from tertulia.frontends.http import bind_http
-
-            try:
-                self._http_socket = bind_http(config.host, config.http_port)
-            except OSError as exc:
-                self._listener.close()
-                raise BindError(exc, "--http-port", config.http_port) from exc
+            raise ListenError("--port", self.config.port, exc) from exc
         try:
+            if self._http_socket is None and config.http_port and _have_aiohttp():
+                from tertulia.frontends.http import bind_http
+
+                try:
+                    self._http_socket = bind_http(config.host, config.http_port)
+                except OSError as exc:
+                    raise ListenError("--http-port", config.http_port, exc) from exc
+            if tls is not None:
+                self._tls_listener = await self._bind_tls(factory, tls)
             snapshot = await self.store.open()
             try:
                 await self.bus.open()
@@ -158,9 +183,7 @@ class Server:
                 await self.store.close()
                 raise
         except BaseException:
-            self._listener.close()
-            if self._http_socket is not None:
-                self._http_socket.close()
+            self._close_listeners()
             raise
         self._hasher = ThreadedHasher(loop)
         self.hub = Hub(config.core(__version__), self.store, self._hasher, snapshot, bus=self.bus)
@@ -172,13 +195,17 @@ class Server:
                 self.hub, flusher, max_sendq, parse_origins(config.allowed_origins)
             )
             await self.web.start(self._http_socket)
+        if self._tls_listener is not None:
+            await self._tls_listener.start_serving()
         self._ticker = asyncio.create_task(self._tick(), name="tertulia-timers")
-        where = config.host or "*"
+        where = self.config.host or "*"
+        tls_where = "" if self.tls_port is None else f", {where}:{self.tls_port} (tls)"
         logger.info(
-            "tertulia %s listening on %s:%d (tcp), store: %s",
+            "tertulia %s listening on %s:%d (tcp)%s, store: %s",
             __version__,
             where,
             self.port,
+            tls_where,
             self.store.description,
         )
         if self.http_port is not None:
@@ -187,6 +214,32 @@ class Server:
                 config.host or "localhost",
                 self.http_port,
             )
+
+    async def _bind_tls(
+        self, factory: Callable[[], TcpConnection], tls: ssl.SSLContext
+    ) -> asyncio.base_events.Server:
+        """Bind ``--tls-port`` (-1: any free port); same front end, over TLS."""
+        port = self.config.tls_port
+        try:
+            return await asyncio.get_running_loop().create_server(
+                factory,
+                self.config.host or None,
+                0 if port < 0 else port,
+                ssl=tls,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
+                backlog=1024,
+                reuse_address=True,
+                start_serving=False,
+            )
+        except OSError as exc:
+            raise ListenError("--tls-port", port, exc) from exc
+
+    def _close_listeners(self) -> None:
+        for listener in (self._listener, self._tls_listener):
+            if listener is not None:
+                listener.close()
+        if self.web is None and self._http_socket is not None:
+            self._http_socket.close()  # bound, never served (the start failed)
 
     async def _tick(self) -> None:
         """Drive the hub's timeouts (identify, ping)."""
@@ -204,8 +257,7 @@ class Server:
             return
         self._stopped.set()
         fast = fast or asyncio.Event()
-        if self._listener is not None:
-            self._listener.close()
+        self._close_listeners()
         web = self.web
         if web is not None:
             await web.stop_accepting()
@@ -252,15 +304,6 @@ def _have_aiohttp() -> bool:
         logger.warning("no web page: it needs aiohttp (pip install aiohttp, or make run)")
         return False
     return True
-
-
-class BindError(OSError):
-    """A listening address could not be bound: ``flag`` (``--port``, ...) and ``port`` say which."""
-
-    def __init__(self, exc: OSError, flag: str, port: int) -> None:
-        super().__init__(exc.errno, exc.strerror)
-        self.flag = flag
-        self.port = port
 
 
 async def _wait_until(condition: object, deadline: float, fast: asyncio.Event) -> None:

@@ -53,7 +53,7 @@ def run(config: Config) -> int:
 
 async def _serve(config: Config) -> int:
     from tertulia.core.ports import StoreUnavailable
-    from tertulia.server.app import BindError, Server
+    from tertulia.server.app import ListenError, Server
 
     loop = asyncio.get_running_loop()
     stop, fast = asyncio.Event(), asyncio.Event()
@@ -71,7 +71,7 @@ async def _serve(config: Config) -> int:
     try:
         server = Server(config)
         await server.start()
-    except BindError as exc:
+    except ListenError as exc:
         where = f"{config.host or '*'}:{exc.port}"
         if exc.errno == errno.EADDRINUSE:
             print(
@@ -93,6 +93,9 @@ async def _serve(config: Config) -> int:
         )
         print(f"tertulia: {exc}; {hint}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # the TLS certificate or key (read at start)
+        print(f"tertulia: {exc}", file=sys.stderr)
+        return 2
     await stop.wait()
     await server.stop(fast)
     return 0

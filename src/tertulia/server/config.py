@@ -49,6 +49,16 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 OPTIONS: tuple[Option, ...] = (
     Option("host", str, "", "address to listen on (default: all interfaces)", None),
     Option("port", int, 3000, "TCP port of the native protocol", 0, 65535),
+    Option(
+        "tls_port",
+        int,
+        0,
+        "TLS port of the native protocol (0 = no TLS; -1 = any free port, for tests)",
+        -1,
+        65535,
+    ),
+    Option("tls_cert", str, "", "PEM certificate (chain) for --tls-port (default: none)", None),
+    Option("tls_key", str, "", "PEM private key of --tls-cert (default: none)", None),
     Option("db", str, "", "SQLite file (default: tertulia.db in the user's data directory)", None),
     Option(
         "nats",
@@ -111,6 +121,9 @@ _BY_NAME = {o.name: o for o in OPTIONS}
 class Config:
     host: str = ""
     port: int = 3000
+    tls_port: int = 0
+    tls_cert: str = ""
+    tls_key: str = ""
     db: str = ""
     nats: str = ""
     nats_prefix: str = "tertulia"

@@ -165,6 +165,13 @@ class MemoryStore:
         del feed
         return False
 
+    def delete_account(self, key: str, done: WriteDone) -> None:
+        """Forget an account (no error if there is none)."""
+        if self._unavailable(done):
+            return
+        self._accounts.pop(key, None)
+        self._later(done, None)
+
     async def close(self) -> None:
         """Refuse further operations.  Idempotent.
 

@@ -121,6 +121,7 @@ class _State(enum.Enum):
 class _Kind(enum.Enum):
     APPEND = "append"
     PUT = "put"
+    DELETE = "delete"
     STOP = "stop"
 
 
@@ -464,6 +465,14 @@ class NatsStore:
         )
         self._put(self.accounts_bucket, account.key, value.encode(), done)
 
+    def delete_account(self, key: str, done: WriteDone) -> None:
+        """Delete an account from the accounts bucket (no error if there is none)."""
+        slot = self._submit(done)
+        if slot is not None:
+            subject = f"$KV.{self.accounts_bucket}.{token(key)}"
+            self._outbox.append((_Kind.DELETE, slot, subject, b"", ""))
+            self._wake.set()
+
     async def close(self) -> None:
         """Finish every submitted operation, then unsubscribe and close.  Idempotent."""
         if self._state is _State.NEW:
@@ -568,7 +577,9 @@ class NatsStore:
                 continue
             slot.since = time.monotonic()
             headers = None
-            if kind is _Kind.APPEND:
+            if kind is _Kind.DELETE:
+                headers = {"KV-Operation": "DEL"}
+            elif kind is _Kind.APPEND:
                 expires = int((time.time() + self._ack_timeout / 2) * 1000)
                 headers = {EXPIRES: str(expires), ORIGIN: origin}
             try:
@@ -589,7 +600,7 @@ class NatsStore:
             error = "cancelled" if future.cancelled() else repr(future.exception())
             logger.warning("store %s: write refused: %s", self.description, error)
             self._settle(slot, StoreUnavailable(f"{self.description}: write refused"))
-        elif kind is _Kind.PUT:
+        elif kind is not _Kind.APPEND:
             self._settle(slot, None)
         else:
             slot.seq = int(future.result().seq)

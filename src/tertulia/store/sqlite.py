@@ -139,6 +139,7 @@ class _Kind(enum.Enum):
     HISTORY = "history"
     ROOM = "room"
     ACCOUNT = "account"
+    DELETE_ACCOUNT = "delete_account"
     STOP = "stop"
 
 
@@ -308,6 +309,13 @@ class SqliteStore:
         """One process, one order: nothing to follow (see Store.follow)."""
         del feed
         return False
+
+    def delete_account(self, key: str, done: WriteDone) -> None:
+        """Queue the removal of an account (no error if there is none)."""
+        if self._state is _State.OPEN:
+            self._queue.put((_Kind.DELETE_ACCOUNT, done, key))
+        else:
+            self._reject(done)
 
     async def close(self) -> None:
         """Finish every queued operation, deliver its callback, then close.
@@ -488,6 +496,9 @@ class SqliteStore:
                 elif kind is _Kind.ACCOUNT:
                     a = payload
                     conn.execute(_UPSERT_ACCOUNT, (a.key, a.name, a.password_hash, a.color))
+                    out.append((done, None))
+                elif kind is _Kind.DELETE_ACCOUNT:
+                    conn.execute("DELETE FROM accounts WHERE key = ?", (payload,))
                     out.append((done, None))
                 else:  # pragma: no cover - the marker is removed by _serve
                     raise AssertionError(f"unexpected operation {kind}")

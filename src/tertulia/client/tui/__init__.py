@@ -19,29 +19,35 @@ The modules, from the inside out:
 
 from __future__ import annotations
 
+import ssl
 import sys
+from typing import TYPE_CHECKING
 
 from tertulia.client.tui.app import TertuliaApp
 from tertulia.client.tui.render import render_message
 from tertulia.client.tui.widgets import NameScreen
 
+if TYPE_CHECKING:
+    from tertulia.client.plain import TlsChoice
+
 __all__ = ["NameScreen", "TertuliaApp", "main_from_args", "render_message", "run"]
 
 
-def run(host: str, port: int, name: str | None = None) -> int:
+def run(host: str, port: int, name: str | None = None, tls: ssl.SSLContext | None = None) -> int:
     """Run the full-screen client; return the exit status."""
-    app = TertuliaApp(host, port, name)
+    app = TertuliaApp(host, port, name, tls=tls)
     result = app.run()
     return result if isinstance(result, int) else 0
 
 
-def main_from_args(address: str | None, name: str | None) -> int:
-    """``tertulia connect [HOST[:PORT]] [--name NAME]``."""
-    from tertulia.client.plain import parse_address
+def main_from_args(address: str | None, name: str | None, tls: TlsChoice | None = None) -> int:
+    """``tertulia connect [HOST[:PORT]] [--name NAME] [--tls [--insecure] [--ca FILE]]``."""
+    from tertulia.client.plain import DEFAULT_PORT, DEFAULT_TLS_PORT, parse_address
 
     try:
-        host, port = parse_address(address)
-    except ValueError as exc:
+        host, port = parse_address(address, DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
+        context = tls.context() if tls else None
+    except (ValueError, OSError) as exc:
         print(f"tertulia: {exc}", file=sys.stderr)
         return 2
-    return run(host, port, name)
+    return run(host, port, name, context)

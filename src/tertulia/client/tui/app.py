@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -26,12 +27,21 @@ from tertulia.client.connection import Connection, ConnectionClosed
 from tertulia.client.i18n import _
 from tertulia.client.tui import commands, session
 from tertulia.client.tui.model import GENERAL, Conversation, Entry
-from tertulia.client.tui.render import MENTION_STYLE, NOTICE_STYLE, TIME_STYLE, notice, valid_color
-from tertulia.client.tui.widgets import ChatInput, NameScreen
+from tertulia.client.tui.render import (
+    MENTION_NOTICE_STYLE,
+    NOTICE_STYLE,
+    TIME_STYLE,
+    notice,
+    valid_color,
+)
+from tertulia.client.tui.widgets import ChatInput, ChatLog, NameScreen
 from tertulia.protocol.names import fold
 
 #: Seconds between the two Ctrl+C presses that quit.
 QUIT_WINDOW = 2.0
+#: Below these widths the side lists shrink, the members list is hidden, the
+#: conversations list shrinks more.
+MEDIUM, NARROW, TINY = 100, 70, 45
 
 
 class TertuliaApp(App[int]):
@@ -45,6 +55,12 @@ class TertuliaApp(App[int]):
     #status { height: 1; padding: 0 1; color: $text-muted; }
     #input { border: none; height: 1; padding: 0 1; }
     #name-box { align: center middle; width: 60; height: auto; margin: 4 8; }
+    /* Smaller terminals: the side lists shrink, then the members go. */
+    .medium #rooms { width: 16; }
+    .medium #members { width: 14; }
+    .narrow #members { display: none; }
+    .tiny #rooms { width: 12; }
+    .tiny #name-box { width: 1fr; margin: 1 1; }
     """
     TITLE = "Tertulia"
     ENABLE_COMMAND_PALETTE = False  # Ctrl+P is "previous conversation" here
@@ -55,14 +71,18 @@ class TertuliaApp(App[int]):
         Binding("ctrl+p", "switch(-1)", show=False, priority=True),
         Binding("pageup", "older", show=False, priority=True),
         Binding("pagedown", "newer", show=False, priority=True),
-        Binding("tab", "complete", show=False, priority=True),
+        Binding("tab", "complete(1)", show=False, priority=True),
+        Binding("shift+tab", "complete(-1)", show=False, priority=True),
         *[Binding(f"alt+{n}", f"go({n})", show=False, priority=True) for n in range(1, 10)],
     ]
 
     def __init__(self, host: str, port: int, name: str | None = None,
-                 backoff: float = session.BACKOFF_FIRST) -> None:
+                 backoff: float = session.BACKOFF_FIRST,
+                 tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
         self.host, self.port = host, port
+        #: The client SSL context with ``--tls``; None for plain TCP.
+        self.tls = tls
         self.backoff = backoff
         self.me = name or ""
         self.my_color = ""
@@ -77,6 +97,10 @@ class TertuliaApp(App[int]):
         #: What the members list and the topic line show (for tests and screen readers).
         self.members_view, self.topic_view = Text(), Text()
         self.status_view = ""
+        #: False while the terminal window is not focused (AppBlur), for the bell.
+        self.window_focused = True
+        #: The Tab completion being cycled through, if any.
+        self.completion: commands.Completion | None = None
 
     # ------------------------------------------------------------ layout
 
@@ -84,7 +108,7 @@ class TertuliaApp(App[int]):
         yield Static("", id="topic")
         with Horizontal():
             yield OptionList(id="rooms")
-            yield RichLog(id="log", wrap=True, markup=False)
+            yield ChatLog(id="log")
             yield Static("", id="members")
         yield Static("", id="status")
         yield ChatInput(id="input", placeholder=_("type a message, or /help"))
@@ -133,6 +157,21 @@ class TertuliaApp(App[int]):
             self.refresh_sidebar()
         return conv
 
+    def rename_private(self, old: str, new: str) -> None:
+        """The private conversation with ``old`` goes on, in place, as ``new``."""
+        conv = self.conversations.get(fold(old))
+        if conv is None or not conv.private or fold(new) in self.conversations:
+            if conv is not None and conv.private:
+                conv.title = new  # only the case changed
+            return
+        was_current = self.current == conv.key
+        conv.title = new
+        self.conversations = {
+            (conv.key if key == fold(old) else key): c for key, c in self.conversations.items()
+        }
+        if was_current:
+            self.current = conv.key
+
     @property
     def here(self) -> Conversation:
         if self.current not in self.conversations:
@@ -145,19 +184,61 @@ class TertuliaApp(App[int]):
         people = [c for c in self.conversations.values() if c.private]
         return rooms + people
 
-    def show(self, conv: Conversation, entry: Entry, count: bool = True) -> None:
-        """Add a line to a conversation; draw it if it is the one on screen."""
-        at_end = conv.add(entry)
+    def show(self, conv: Conversation, entry: Entry, count: bool = True) -> bool:
+        """Add a line to a conversation; draw it if it is the one on screen.
+
+        A message not on screen counts as unread when ``count``.  Returns False
+        when the message was already there (nothing changed).
+        """
+        where = conv.add(entry)
+        if where == "known":
+            return False
         if conv.key == self.current:
-            if at_end:
+            if where == "end":
                 self.query_one("#log", RichLog).write(entry.text)
             else:
                 self.redraw()
         elif count and entry.id is not None:
             conv.unread += 1
-            if entry.text.spans and any(str(s.style) == MENTION_STYLE for s in entry.text.spans):
-                conv.mentioned = True
+            conv.mentioned = conv.mentioned or entry.mention
             self.refresh_sidebar()
+        return True
+
+    def alert(self, conv: Conversation, who: str, text: str) -> None:
+        """A message for the user (private, or naming them) has just arrived.
+
+        When it is in another conversation, a notice in the one on screen and in
+        the status line says where; the bell rings then, and whenever the
+        terminal window is not focused (for terminals that report focus).
+        """
+        elsewhere = conv.key != self.current
+        if elsewhere:
+            number = next((i for i, c in enumerate(self.ordered(), 1) if c is conv), 0)
+            where = _(" (Alt+{n})").format(n=number) if 0 < number < 10 else ""
+            if conv.private:
+                said = _("private message from {name}{where}: {text}")
+            else:
+                said = _("{name} mentioned you in {room}{where}: {text}")
+            line = said.format(name=who, room=conv.title, where=where, text=text)
+            self.tell(line, MENTION_NOTICE_STYLE)
+            self.status(line)
+        if elsewhere or not self.window_focused:
+            self.bell()
+
+    def on_app_focus(self) -> None:
+        self.window_focused = True
+
+    def on_app_blur(self) -> None:
+        self.window_focused = False
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Smaller terminals shrink the side lists, then hide the members."""
+        width = event.size.width
+        self.set_class(width < MEDIUM, "medium")
+        self.set_class(width < NARROW, "narrow")
+        self.set_class(width < TINY, "tiny")
+        if self.current:
+            self.call_after_refresh(self.refresh_sidebar)
 
     def tell(self, text: str, style: str = NOTICE_STYLE) -> None:
         """A line from the client or the server, in the current conversation."""
@@ -182,6 +263,8 @@ class TertuliaApp(App[int]):
             if conv.unread:
                 label.append(f" ({conv.unread})", style="bold yellow" if conv.mentioned
                              else "yellow")
+            if rooms.content_size.width > 4:  # one line each, cut with "…"
+                label.truncate(rooms.content_size.width - 3, overflow="ellipsis")
             options.append(Option(label, id=conv.key))
         rooms.set_options(options)
         for i, conv in enumerate(self.ordered()):
@@ -268,10 +351,10 @@ class TertuliaApp(App[int]):
             return
         self.spawn(self.quit_chat())
 
-    def action_complete(self) -> None:
+    def action_complete(self, step: int) -> None:
         field_ = self._focused_input()
         if isinstance(field_, ChatInput):
-            commands.complete(self, field_)
+            commands.complete(self, field_, step)
 
     def action_older(self) -> None:
         log = self.query_one("#log", RichLog)

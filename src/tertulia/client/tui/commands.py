@@ -3,11 +3,12 @@
 :func:`run_line` decides what a submitted line is; :func:`slash` turns a
 /command into a protocol command; :func:`command` sends it and shows the
 reply.  :func:`complete` completes the word before the cursor (a /command, a
-room, or a name).
+room, or a name), and cycles through the choices on further Tabs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -16,7 +17,7 @@ from tertulia.client.connection import command_fields
 from tertulia.client.i18n import _
 from tertulia.client.tui import session
 from tertulia.client.tui.model import GENERAL, Entry
-from tertulia.client.tui.render import ERROR_STYLE, render_message, valid_color
+from tertulia.client.tui.render import ERROR_STYLE, message_entry, valid_color
 from tertulia.protocol.errors import ProtocolError
 from tertulia.protocol.names import fold
 
@@ -168,11 +169,13 @@ async def command(app: TertuliaApp, cmd: str, **fields: Any) -> None:
         app.refresh_members()
         app.tell(_("topic of {room}: {text}").format(room=conv.title, text=conv.topic))
     elif cmd == "history":
+        # Each message in its place among those already shown, once.
         conv = app.conversation(str(reply.get("room")))
         for msg in reply.get("messages", []):
             if isinstance(msg, dict):
-                app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))),
-                         count=False)
+                app.show(conv, message_entry(msg, app.me), count=False)
+        app.tell(_("{count} messages of {room}, each in its place").format(
+            count=reply.get("count", 0), room=conv.title))
     elif cmd == "color":
         app.my_color = str(reply.get("color", ""))
         me = fold(app.me)
@@ -189,8 +192,39 @@ async def command(app: TertuliaApp, cmd: str, **fields: Any) -> None:
         app.tell(f"OK {cmd.upper()} " + " ".join(str(v) for v in fields_.values()))
 
 
-def complete(app: TertuliaApp, field_: ChatInput) -> None:
-    """Tab: complete the word before the cursor; several choices are listed in the status."""
+@dataclass
+class Completion:
+    """A Tab completion in progress: the choices, the one shown, and where it goes."""
+
+    before: str  # the input up to the completed word
+    after: str  # the input after the cursor
+    choices: list[str]
+    index: int
+    suffix: str  # put after the choice: ": " after a name at the start, else " "
+    value: str = ""  # what the input held after the last Tab, to see if it changed
+
+    def apply(self, field_: ChatInput) -> None:
+        choice = self.choices[self.index] + self.suffix
+        field_.value = self.before + choice + self.after
+        field_.cursor_position = len(self.before) + len(choice)
+        self.value = field_.value
+
+
+def complete(app: TertuliaApp, field_: ChatInput, step: int = 1) -> None:
+    """Tab: complete the word before the cursor; Tab again cycles, Shift+Tab goes back.
+
+    A command when the line starts with ``/``, a room for a word starting with
+    ``#``, otherwise a member of the room on screen or a private conversation
+    (followed by ``: `` at the start of the line).  With several choices the
+    first is put in and all are listed in the status line, as in irssi.
+    """
+    state = app.completion
+    if state is not None and field_.value == state.value and len(state.choices) > 1:
+        state.index = (state.index + step) % len(state.choices)
+        state.apply(field_)
+        _list_choices(app, state)
+        return
+    app.completion = None
     value, cursor = field_.value, field_.cursor_position
     start = max(value.rfind(" ", 0, cursor) + 1, 0)
     word = value[start:cursor]
@@ -206,20 +240,18 @@ def complete(app: TertuliaApp, field_: ChatInput) -> None:
     found = sorted({c for c in choices if fold(c).startswith(fold(word))}, key=fold)
     if not found:
         return
-    done = found[0] if len(found) == 1 else common_prefix(found, word)
-    suffix = (": " if start == 0 and not word.startswith(("/", "#")) else " "
-              ) if len(found) == 1 else ""
-    field_.value = value[:start] + done + suffix + value[cursor:]
-    field_.cursor_position = start + len(done) + len(suffix)
+    suffix = ": " if start == 0 and not word.startswith(("/", "#")) else " "
+    if value[cursor:].startswith(" "):
+        suffix = suffix.rstrip()
+    state = Completion(value[:start], value[cursor:], found,
+                       0 if step > 0 else len(found) - 1, suffix)
+    state.apply(field_)
     if len(found) > 1:
-        app.status("  ".join(found[:20]))
+        app.completion = state
+        _list_choices(app, state)
 
 
-def common_prefix(words: list[str], typed: str) -> str:
-    """The longest start shared by ``words`` (case-insensitive), at least ``typed``."""
-    first = words[0]
-    size = len(typed)
-    while size < len(first) and all(
-            len(w) > size and fold(w[: size + 1]) == fold(first[: size + 1]) for w in words):
-        size += 1
-    return first[:size] if size > len(typed) else typed
+def _list_choices(app: TertuliaApp, state: Completion) -> None:
+    """The choices in the status line, the one in the input between brackets."""
+    shown = [f"[{c}]" if i == state.index else c for i, c in enumerate(state.choices)]
+    app.status("  ".join(shown))

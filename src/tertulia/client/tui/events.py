@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from tertulia.client.connection import JsonObject
 from tertulia.client.i18n import _
 from tertulia.client.tui.model import GENERAL, Entry
-from tertulia.client.tui.render import ERROR_STYLE, notice, render_message
+from tertulia.client.tui.render import ERROR_STYLE, message_entry, notice
 from tertulia.protocol.names import fold
 
 if TYPE_CHECKING:
@@ -24,19 +24,21 @@ def apply_event(app: TertuliaApp, event: JsonObject) -> None:
     """Show one event from the server (JSON mode) in the app."""
     kind = event.get("type")
     me = app.me
-    if kind == "message":
-        conv = app.conversation(str(event.get("room", GENERAL)))
-        app.show(conv, Entry(render_message(event, me), str(event.get("id"))))
-    elif kind == "private":
-        who, to = str(event.get("from", "")), str(event.get("to", ""))
-        peer = to if fold(who) == fold(me) else who
-        conv = app.conversation(peer, private=True)
-        app.show(conv, Entry(render_message(event, me), str(event.get("id"))))
+    if kind in ("message", "private"):
+        who = str(event.get("from", ""))
+        mine = fold(who) == fold(me)
+        if kind == "message":
+            conv = app.conversation(str(event.get("room", GENERAL)))
+        else:
+            conv = app.conversation(str(event.get("to", "")) if mine else who, private=True)
+        entry = message_entry(event, me)
+        if app.show(conv, entry, count=not mine) and entry.mention:
+            app.alert(conv, who, str(event.get("text", "")))
     elif kind == "history":
         conv = app.conversation(str(event.get("room", GENERAL)))
         for msg in event.get("messages", []):
             if isinstance(msg, dict):
-                app.show(conv, Entry(render_message(msg, me), str(msg.get("id"))),
+                app.show(conv, message_entry(msg, me),
                          count=False)
     elif kind == "join":
         conv = app.conversation(str(event.get("room")))
@@ -62,14 +64,15 @@ def apply_event(app: TertuliaApp, event: JsonObject) -> None:
         app.refresh_members()
     elif kind == "nick":
         old, new = str(event.get("old")), str(event.get("new"))
+        app.rename_private(old, new)
         for conv in list(app.conversations.values()):
             member = conv.members.pop(fold(old), None)
             if member is not None:
                 conv.members[fold(new)] = (new, member[1])
-            if member is not None or (conv.private and conv.key == fold(old)):
+            if member is not None or (conv.private and conv.key == fold(new)):
                 app.show(conv, Entry(notice(_("{old} is now {new}").format(
                     old=old, new=new))), count=False)
-        app.refresh_members()
+        app.refresh_sidebar()
     elif kind == "topic":
         conv = app.conversation(str(event.get("room")))
         conv.topic = str(event.get("text", ""))

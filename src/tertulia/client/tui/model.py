@@ -8,7 +8,7 @@ keyed by the folded title (:func:`tertulia.protocol.names.fold`).
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -20,8 +20,11 @@ GENERAL = "#general"
 
 @dataclass
 class Entry:
+    """One line of a conversation; ``id`` for messages, ``mention`` when it is for the user."""
+
     text: Text
     id: str | None = None
+    mention: bool = False
 
 
 @dataclass
@@ -41,23 +44,27 @@ class Conversation:
     def key(self) -> str:
         return fold(self.title)
 
-    def add(self, entry: Entry) -> bool:
-        """Add a line (messages in id order, once each); False if it was not at the end."""
+    def add(self, entry: Entry) -> str:
+        """Add a line (messages in id order, once each).
+
+        Returns ``"end"`` when it went at the end, ``"inside"`` when before
+        newer messages (an older page, or a catch-up), ``"known"`` when that
+        message was already there (nothing added).
+        """
         if entry.id is None:
             self.entries.append(entry)
-            return True
-        if entry.id in self.ids:
-            return True
-        where = bisect_right(self.ids, entry.id)
+            return "end"
+        where = bisect_left(self.ids, entry.id)
+        if where < len(self.ids) and self.ids[where] == entry.id:
+            return "known"
         self.ids.insert(where, entry.id)
         if where == len(self.ids) - 1:
             self.entries.append(entry)
-            return True
-        # Before the message that now follows it (an older page, or a catch-up).
+            return "end"
         following = self.ids[where + 1]
         at = next(i for i, e in enumerate(self.entries) if e.id == following)
         self.entries.insert(at, entry)
-        return False
+        return "inside"
 
     @property
     def oldest(self) -> str | None:

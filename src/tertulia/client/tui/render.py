@@ -15,11 +15,13 @@ from datetime import datetime
 from rich.text import Text
 
 from tertulia.client.connection import JsonObject
+from tertulia.client.tui.model import Entry
 from tertulia.protocol.names import fold
 
 NOTICE_STYLE = "italic #a0a0a0"
 ERROR_STYLE = "bold #e06c75"
 MENTION_STYLE = "on #4a3b00"
+MENTION_NOTICE_STYLE = "bold #e5c07b"
 TIME_STYLE = "#808080"
 
 
@@ -47,6 +49,14 @@ def mentions(text: str, name: str) -> bool:
     return re.search(pattern, fold(text)) is not None
 
 
+def for_me(msg: JsonObject, me: str) -> bool:
+    """True for a message from someone else that is private or names ``me``."""
+    who = str(msg.get("from", "?"))
+    if fold(who) == fold(me):
+        return False
+    return msg.get("type") == "private" or mentions(str(msg.get("text", "")), me)
+
+
 def render_message(msg: JsonObject, me: str) -> Text:
     """One room or private message as a line; the user's text stays plain."""
     who = str(msg.get("from", "?"))
@@ -69,9 +79,14 @@ def render_message(msg: JsonObject, me: str) -> Text:
         line.append(who, style=name_style)
         line.append("> ")
     line.append(Text(text))
-    if fold(who) != fold(me) and (msg.get("type") == "private" or mentions(text, me)):
+    if for_me(msg, me):
         line.stylize(MENTION_STYLE)
     return line
+
+
+def message_entry(msg: JsonObject, me: str) -> Entry:
+    """A message as a conversation line, with its id and whether it is for ``me``."""
+    return Entry(render_message(msg, me), str(msg.get("id")), for_me(msg, me))
 
 
 def notice(text: str, style: str = NOTICE_STYLE) -> Text:

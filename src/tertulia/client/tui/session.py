@@ -10,13 +10,15 @@ other part sends a command and awaits its reply.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import TYPE_CHECKING, Any
 
 from tertulia.client.connection import Connection, ConnectionClosed, JsonObject, ServerRefused
 from tertulia.client.i18n import _
+from tertulia.client.plain import untrusted
 from tertulia.client.tui.events import apply_event
 from tertulia.client.tui.model import GENERAL, Entry
-from tertulia.client.tui.render import ERROR_STYLE, notice, render_message
+from tertulia.client.tui.render import ERROR_STYLE, message_entry, notice
 from tertulia.client.tui.widgets import NameScreen
 from tertulia.protocol.names import fold
 
@@ -34,9 +36,14 @@ async def run_connection(app: TertuliaApp) -> None:
     """Connect, identify and pump events until the user quits; reconnect with backoff."""
     delay = app.backoff
     while not app.quitting:
-        conn = Connection(app.host, app.port)
+        conn = Connection(app.host, app.port, app.tls)
         try:
             await conn.connect()
+        except ssl.SSLCertVerificationError as exc:
+            # Trying again would not help: say so once, and stop.
+            app.tell(untrusted(f"{app.host}:{app.port}", exc), ERROR_STYLE)
+            app.status(_("not connected"))
+            return
         except (OSError, ServerRefused, TimeoutError) as exc:
             app.tell(_("cannot connect to {where}: {why}; trying again in {s} s").format(
                 where=f"{app.host}:{app.port}", why=exc, s=f"{delay:g}"), ERROR_STYLE)
@@ -190,14 +197,14 @@ async def history(app: TertuliaApp, room: str, **fields: Any) -> None:
         if "before" in fields:
             # An older page: added above, drawn once, and the view stays at the top.
             for msg in messages:
-                conv.add(Entry(render_message(msg, app.me), str(msg.get("id"))))
+                conv.add(message_entry(msg, app.me))
             if not messages:
                 app.show(conv, Entry(notice(_("no older messages"))))
             elif conv.key == app.current:
                 app.redraw(top=True)
             return
         for msg in messages:
-            app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))),
+            app.show(conv, message_entry(msg, app.me),
                      count=False)
 
 
@@ -210,7 +217,7 @@ async def catch_up(app: TertuliaApp, room: str, after: str) -> None:
         conv = app.conversation(str(reply.get("room", room)))
         messages = [m for m in reply.get("messages", []) if isinstance(m, dict)]
         for msg in messages:
-            app.show(conv, Entry(render_message(msg, app.me), str(msg.get("id"))),
+            app.show(conv, message_entry(msg, app.me),
                      count=False)
         if len(messages) < CATCH_UP:
             return

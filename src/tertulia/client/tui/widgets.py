@@ -1,16 +1,16 @@
-"""The full-screen client's own widgets: the input line and the name prompt."""
+"""The full-screen client's own widgets: the input line, the log, the name prompt."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, RichLog
 
 from tertulia.client.i18n import _
 from tertulia.client.tui.render import ERROR_STYLE
@@ -44,6 +44,28 @@ class ChatInput(Input):
         self._at = max(0, min(len(self.sent), self._at + step))
         self.value = self.sent[self._at] if self._at < len(self.sent) else self._draft
         self.cursor_position = len(self.value)
+
+
+class ChatLog(RichLog):
+    """The message log: lines wrap at its width, and wrap again when the width changes.
+
+    A :class:`RichLog` keeps lines as drawn; on a resize the app draws the
+    conversation again (:meth:`TertuliaApp.redraw`), so nothing is cut.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(wrap=True, markup=False, min_width=1, **kwargs)
+        self._drawn_width = 0
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = event.size.width
+        if width and width != self._drawn_width:
+            first = self._drawn_width == 0
+            self._drawn_width = width
+            if not first:
+                redraw = getattr(self.app, "redraw", None)
+                if redraw is not None:
+                    self.call_after_refresh(redraw)
 
 
 class NameScreen(Screen[None]):

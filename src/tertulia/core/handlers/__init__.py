@@ -36,6 +36,8 @@ HANDLERS: dict[Verb, Handler] = {
     Verb.COLORS: info.colors,
     Verb.PROTO: info.proto,
     Verb.REGISTER: accounts.register,
+    Verb.PASSWORD: accounts.password,
+    Verb.UNREGISTER: accounts.unregister,
 }
 
 assert set(HANDLERS) == set(Verb), "every verb needs a handler"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from tertulia.core.handlers import accounts
 from tertulia.core.ports import RoomRecord, StoredMessage, StoreUnavailable
 from tertulia.core.rooms import Room
 from tertulia.core.session import Session
@@ -123,12 +124,10 @@ def pong(s: Session, cmd: Command) -> None:
 
 
 def color(s: Session, cmd: Command) -> None:
-    book = s.hub.colors
-    new = cmd.color or book.draw(avoid=s.color)
-    book.release(s.color)
-    book.hold(new)
-    s.set_color(new)
-    s.ok(Verb.COLOR, cmd.ref, new)
+    """A registered user's colour is kept in its account (see handlers.accounts)."""
+    new = cmd.color or s.hub.colors.draw(avoid=s.color)
+    if not accounts.save_color(s, new, cmd.ref):
+        accounts.apply_color(s, new, cmd.ref)
 
 
 def colors(s: Session, cmd: Command) -> None:

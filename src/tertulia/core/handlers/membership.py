@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from functools import partial
 
 from tertulia.core.ports import Account, StoredMessage, StoreUnavailable
@@ -11,6 +13,8 @@ from tertulia.protocol.commands import Command, Verb
 from tertulia.protocol.errors import ByeCode, ErrorCode, ProtocolError
 from tertulia.protocol.messages import Ref
 from tertulia.protocol.names import fold
+
+logger = logging.getLogger(__name__)
 
 
 def identify(s: Session, cmd: Command) -> None:
@@ -44,24 +48,40 @@ def _verified(s: Session, cmd: Command, account: Account, ok: bool) -> None:
         elif account.key in s.hub.users:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
         else:
-            take(s, cmd.name, account.key, account.color, cmd.ref)
+            take(s, cmd.name, account.key, account.color, cmd.ref, account=account.key)
+            assert cmd.password is not None
+            if s.hub.hasher.needs_rehash(account.password_hash):
+                rehash(s, account, cmd.password)
     finally:
         s.release()
 
 
-def take(s: Session, name: str, key: str, color: str | None, ref: Ref) -> None:
-    """Claim the name across the cluster first when names are shared, then :func:`claim`."""
+def take(
+    s: Session, name: str, key: str, color: str | None, ref: Ref, account: str | None = None
+) -> None:
+    """Claim the name across the cluster first when names are shared, then :func:`claim`.
+
+    ``account`` is the key of the account just logged in to, if any.
+    """
     hub = s.hub
     if not hub.shared_names:
+        if account is not None:
+            s.account = account
         claim(s, name, key, color, ref)
         return
     assert hub.bus is not None
     s.hold()
-    hub.bus.claim(key, name, partial(_taken, s, name, key, color, ref))
+    hub.bus.claim(key, name, partial(_taken, s, name, key, color, ref, account))
 
 
 def _taken(
-    s: Session, name: str, key: str, color: str | None, ref: Ref, result: bool | StoreUnavailable
+    s: Session,
+    name: str,
+    key: str,
+    color: str | None,
+    ref: Ref,
+    account: str | None,
+    result: bool | StoreUnavailable,
 ) -> None:
     hub = s.hub
     assert hub.bus is not None
@@ -72,6 +92,8 @@ def _taken(
             if not s.closed:
                 s.error(ErrorCode.NAME_IN_USE, f"{name} is taken", Verb.IDENTIFY, ref)
         elif result is True:
+            if account is not None:
+                s.account = account
             claim(s, name, key, color, ref)
         elif result is False:
             s.error(
@@ -89,6 +111,34 @@ def _taken(
             )
     finally:
         s.release()
+
+
+def rehash(s: Session, account: Account, password: str) -> None:
+    """Replace an old-scheme hash (scrypt) by a new one, now that the password is known.
+
+    The login has already succeeded with the old hash; the session is held
+    until the new hash is saved (once per account, tens of milliseconds), so
+    that a shutdown waits for it.  If the save fails the old hash still
+    works, and is replaced next time.
+    """
+    hub = s.hub
+    s.hold()
+
+    def hashed(password_hash: str) -> None:
+        current = hub.accounts.get(account.key)
+        if current is None or current.password_hash != account.password_hash:
+            s.release()  # changed or removed meanwhile: leave it alone
+            return
+        upgraded = replace(current, password_hash=password_hash)
+        hub.accounts[account.key] = upgraded
+        hub.store.save_account(upgraded, saved)
+
+    def saved(result: StoreUnavailable | None) -> None:
+        if isinstance(result, StoreUnavailable):
+            logger.warning("could not save an upgraded password hash: %s", result)
+        s.release()
+
+    hub.hasher.hash(password, hashed)
 
 
 def claim(s: Session, name: str, key: str, color: str | None, ref: Ref) -> None:
@@ -152,7 +202,7 @@ def nick(s: Session, cmd: Command) -> None:
     if key != s.key:
         if key in hub.users:
             raise ProtocolError(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name")
-        if key in hub.accounts:
+        if key in hub.accounts and key != s.account:
             raise ProtocolError(ErrorCode.AUTH_REQUIRED, f"{new} is registered to someone else")
         if hub.shared_names:
             assert hub.bus is not None
