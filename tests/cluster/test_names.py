@@ -13,43 +13,20 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tertulia.bus.nats import NAME_TTL
 from tertulia.server.nats_server import NatsServer
-from tests.integration.harness import Client, ServerThread, server_config
+from tests.cluster.helpers import Nodes, identify
+from tests.integration.harness import Client
 from tests.integration.test_cli import serve
-
-Nodes = Callable[..., list[ServerThread]]
 
 pytestmark = pytest.mark.slow
 
 ANSWER = re.compile(r"^@-> (OK IDENTIFY|ERR NAME_IN_USE)")
 
 
-@pytest.fixture
-def nodes(nats_server: NatsServer, nats_prefix: str, tmp_path: Path) -> Iterator[Nodes]:
-    """``nodes(n)``: n servers sharing one NATS prefix (stopped at the end)."""
-    started: list[ServerThread] = []
-
-    def start(n: int, **overrides: Any) -> list[ServerThread]:
-        for _ in range(n):
-            config = server_config(
-                tmp_path / f"node{len(started)}",
-                nats=nats_server.url,
-                nats_prefix=nats_prefix,
-                **overrides,
-            )
-            started.append(ServerThread(config).start())
-        return started[-n:]
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def answer(c: Client) -> str:
@@ -85,10 +62,10 @@ def test_same_name_on_three_nodes_exactly_one_wins(nodes: Nodes) -> None:
 def test_quit_frees_the_name_at_once_nick_is_checked_too(nodes: Nodes) -> None:
     a, b = nodes(2)
     with Client(a.port) as ana, Client(b.port) as other:
-        ana.identify("Ana")
+        identify(ana, "Ana")
         other.send("@<- IDENTIFY ana")
         assert answer(other).startswith("@-> ERR NAME_IN_USE")
-        other.identify("Bo")
+        identify(other, "Bo")
         # NICK to a name held on another node is refused; to a free one, granted.
         ana.send("@<- NICK BO")
         assert ana.until(r"^@-> (OK NICK|ERR)").startswith("@-> ERR NAME_IN_USE")
@@ -115,7 +92,7 @@ def test_names_of_a_killed_node_are_freed_within_seconds(
     args = ("--nats", nats_server.url, "--nats-prefix", nats_prefix)
     with serve(*args) as (proc, port, _, _):
         with Client(port) as zed:
-            zed.identify("Zed")
+            identify(zed, "Zed")
             with Client(b.port) as rival:
                 rival.send("@<- IDENTIFY Zed")
                 assert answer(rival).startswith("@-> ERR NAME_IN_USE")

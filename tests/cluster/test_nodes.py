@@ -16,41 +16,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tertulia.server.nats_server import NatsServer
-from tests.integration.harness import Client, ServerThread, server_config
+from tests.cluster.helpers import Nodes
+from tests.integration.harness import Client, ServerThread
 
 Obj = dict[str, Any]
-Nodes = Callable[..., list[ServerThread]]
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def nodes(nats_server: NatsServer, nats_prefix: str, tmp_path: Path) -> Iterator[Nodes]:
-    """``nodes(n, **options)``: n servers sharing one NATS prefix (stopped at the end)."""
-    started: list[ServerThread] = []
-
-    def start(n: int, **overrides: Any) -> list[ServerThread]:
-        for i in range(n):
-            config = server_config(
-                tmp_path / f"node{len(started)}",
-                nats=nats_server.url,
-                nats_prefix=nats_prefix,
-                rate=0,
-                **overrides,
-            )
-            started.append(ServerThread(config).start())
-            del i
-        return started[-n:]
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture
@@ -96,7 +73,7 @@ def history_object(c: Client) -> list[Obj]:
 def test_two_senders_on_two_nodes_one_order(
     nodes: Nodes, clients: Callable[[ServerThread, str], Client]
 ) -> None:
-    a, b = nodes(2)
+    a, b = nodes(2, rate=0)
     ana, cy = clients(a, "Ana"), clients(a, "Cy")
     bo, di = clients(b, "Bo"), clients(b, "Di")
     for c in (ana, cy, bo, di):
@@ -131,7 +108,7 @@ def test_two_senders_on_two_nodes_one_order(
 def test_arrival_on_another_node_during_a_flood_exactly_once(
     nodes: Nodes, clients: Callable[[ServerThread, str], Client]
 ) -> None:
-    a, b = nodes(2, history_on_join=500)
+    a, b = nodes(2, history_on_join=500, rate=0)
     ana = clients(a, "Ana")
     history_object(ana)
     n = 300
@@ -153,7 +130,7 @@ def test_arrival_on_another_node_during_a_flood_exactly_once(
 def test_history_written_on_one_node_read_on_another(
     nodes: Nodes, clients: Callable[[ServerThread, str], Client]
 ) -> None:
-    a, b = nodes(2)
+    a, b = nodes(2, rate=0)
     ana = clients(a, "Ana")
     history_object(ana)
     for i in range(5):
@@ -165,6 +142,6 @@ def test_history_written_on_one_node_read_on_another(
     assert [m["text"] for m in first + got] == [f"h{i}" for i in range(5)]
     assert [m["id"] for m in first + got] == [m["id"] for m in echoed]
     # A third node started afterwards reads it from the stream at start.
-    (c,) = nodes(1)
+    (c,) = nodes(1, rate=0)
     di = clients(c, "Di")
     assert [m["text"] for m in history_object(di)] == [f"h{i}" for i in range(5)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tertulia.core.ports import ClaimDone
+from tertulia.core.ports import ClaimDone, ClusterEvent, ClusterListener, ClusterState
 
 
 class LocalBus:
@@ -29,6 +29,18 @@ class LocalBus:
     def release(self, key: str) -> None:
         """Nothing to release."""
         del key
+
+    def attach(self, listener: ClusterListener, state: ClusterState) -> None:
+        """No other node will ever speak."""
+        del listener, state
+
+    def announce(self, event: ClusterEvent) -> None:
+        """Nobody to tell."""
+        del event
+
+    def send(self, node: str, event: ClusterEvent) -> None:
+        """Nobody to tell."""
+        del node, event
 
     async def close(self) -> None:
         """Nothing to close."""

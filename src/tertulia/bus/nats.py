@@ -15,6 +15,15 @@ the folded name's UTF-8 in hex, value = JSON ``{"name", "node"}``.
 * **One worker, one order.**  Claims, releases and keep-alives of a node go
   through one queue, so a release and a later claim of the same name by the
   same node happen in that order, and a keep-alive never races a release.
+* **Presence** travels on plain NATS subjects (it is not stored): events
+  for everyone on ``tertulia.ev``, events for one node on
+  ``tertulia.node.<node>``, as JSON objects of
+  :class:`~tertulia.core.ports.ClusterEvent` fields.  Every node says
+  ``beat`` each :data:`BEAT` seconds; one silent for :data:`SILENCE` seconds,
+  or that says ``bye``, is reported lost (its users quit).  A node that
+  starts says ``hello`` and every other one answers with its state (its
+  users and their rooms); a node heard from for the first time is asked
+  for its state (``want``).
 """
 
 from __future__ import annotations
@@ -24,22 +33,38 @@ import enum
 import json
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import nats.js.errors
 from nats.aio.client import Client
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
-from tertulia.core.ports import ClaimDone, StoreUnavailable
+from tertulia.core.ports import (
+    NODE_LOST,
+    ClaimDone,
+    ClusterEvent,
+    ClusterListener,
+    ClusterState,
+    StoreUnavailable,
+)
 from tertulia.store.nats import NATS_ERRORS, connect, token
 
 logger = logging.getLogger(__name__)
 
 #: Seconds a claim outlives the last sign of life of its node.
 NAME_TTL: Final = 6.0
+#: Seconds between two beats of a node.
+BEAT: Final = 1.0
+#: Seconds of silence after which a node is taken for dead.
+SILENCE: Final = 3.5
+
+# Bus-level kinds (never handed to the listener).
+_HELLO, _WANT, _BEAT, _BYE = "hello", "want", "beat", "bye"
+_FIELDS: Final = ("kind", "node", "key", "name", "color", "room", "text", "new_name", "mid", "ts")
 
 
 class _Op(enum.Enum):
@@ -91,6 +116,16 @@ class NatsBus:
         self._worker: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
         self._closed = False
+        self.events_subject = f"{prefix}.ev"
+        self.node_prefix = f"{prefix}.node."
+        self._listener: ClusterListener | None = None
+        self._state: ClusterState | None = None
+        self._events: deque[tuple[str, bytes]] = deque()
+        self._events_wake = asyncio.Event()
+        self._announcer: asyncio.Task[None] | None = None
+        self._beater: asyncio.Task[None] | None = None
+        #: Other nodes heard from, with the monotonic time of their last word.
+        self.nodes: dict[str, float] = {}
 
     async def open(self) -> None:
         """Connect and create the names bucket if it is new.
@@ -130,6 +165,97 @@ class NatsBus:
         self._queue.append((_Op.CLAIM, key, name, done))
         self._wake.set()
 
+    def attach(self, listener: ClusterListener, state: ClusterState) -> None:
+        """Start hearing the other nodes; say hello so that they tell their state."""
+        self._listener, self._state = listener, state
+        self._announcer = asyncio.create_task(self._announce_loop(), name="tertulia-bus-events")
+
+    def announce(self, event: ClusterEvent) -> None:
+        """Queue an event for every other node."""
+        self._emit(self.events_subject, event)
+
+    def send(self, node: str, event: ClusterEvent) -> None:
+        """Queue an event for one node."""
+        self._emit(self.node_prefix + node, event)
+
+    def _emit(self, subject: str, event: ClusterEvent) -> None:
+        if self._closed or self._announcer is None:
+            return
+        fields = {f: getattr(event, f) for f in _FIELDS if getattr(event, f)}
+        fields["node"] = self.node
+        self._events.append((subject, json.dumps(fields, ensure_ascii=False).encode()))
+        self._events_wake.set()
+
+    async def _announce_loop(self) -> None:
+        """Subscribe, say hello, then publish queued events in order."""
+        assert self._nc is not None
+        nc = self._nc
+        await nc.subscribe(self.events_subject, cb=self._heard)
+        await nc.subscribe(self.node_prefix + self.node, cb=self._heard)
+        self._beater = asyncio.create_task(self._beat(), name="tertulia-bus-beat")
+        self.announce(ClusterEvent(_HELLO))
+        events = self._events
+        while True:
+            if not events:
+                self._events_wake.clear()
+                await self._events_wake.wait()
+                continue
+            subject, payload = events.popleft()
+            if not subject:
+                return
+            try:
+                await nc.publish(subject, payload)
+            except NATS_ERRORS as exc:  # presence is best effort; beats resync it
+                logger.debug("bus %s: event lost: %r", self.description, exc)
+
+    async def _heard(self, msg: Any) -> None:
+        """An event from another node."""
+        try:
+            fields = json.loads(msg.data)
+            event = ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS})
+        except (ValueError, TypeError):
+            logger.warning("bus %s: bad event %r", self.description, msg.data[:100])
+            return
+        node = event.node
+        if not node or node == self.node:
+            return
+        kind = event.kind
+        known = node in self.nodes
+        self.nodes[node] = time.monotonic()
+        if kind == _BYE:
+            self._lost(node)
+            return
+        if kind in (_HELLO, _WANT):
+            for item in self._state() if self._state is not None else []:
+                self.send(node, item)
+            if kind == _WANT:
+                return
+        if not known and kind != _HELLO:
+            self.send(node, ClusterEvent(_WANT))
+        if kind in (_HELLO, _BEAT, _WANT):
+            return
+        if self._listener is not None:
+            try:
+                self._listener(event)
+            except Exception:
+                logger.exception("bus listener failed on %r", event)
+
+    def _lost(self, node: str) -> None:
+        self.nodes.pop(node, None)
+        logger.info("bus %s: node %s is gone", self.description, node)
+        if self._listener is not None:
+            self._listener(ClusterEvent(NODE_LOST, node=node))
+
+    async def _beat(self) -> None:
+        """Beat, and report the nodes that fell silent."""
+        while True:
+            self.announce(ClusterEvent(_BEAT))
+            await asyncio.sleep(BEAT)
+            cutoff = time.monotonic() - SILENCE
+            for node, seen in list(self.nodes.items()):
+                if seen < cutoff:
+                    self._lost(node)
+
     def release(self, key: str) -> None:
         """Queue the deletion of a claim of this node (no-op for another's)."""
         if self._worker is not None and not self._closed:
@@ -143,6 +269,18 @@ class NatsBus:
         self._closed = True
         if self._keeper is not None:
             self._keeper.cancel()
+        if self._beater is not None:
+            self._beater.cancel()
+        if self._announcer is not None:
+            self._events.append(
+                (self.events_subject, json.dumps({"kind": _BYE, "node": self.node}).encode())
+            )
+            self._events.append(("", b""))
+            self._events_wake.set()
+            try:
+                await asyncio.wait_for(self._announcer, self._timeout)
+            except (TimeoutError, *NATS_ERRORS):
+                self._announcer.cancel()
         if self._worker is not None:
             for key in list(self.owned):
                 self._queue.append((_Op.RELEASE, key, "", None))

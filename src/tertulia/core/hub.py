@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
 
+from tertulia.core.cluster import Cluster
 from tertulia.core.colors import ColorBook, xterm256
 from tertulia.core.ports import (
     Account,
@@ -113,6 +114,10 @@ class Hub:
         self.bus = bus
         #: True when a name must be claimed across the cluster before it is given.
         self.shared_names = bus is not None and bus.shared
+        #: The users of the other nodes, when there are other nodes.
+        self.cluster: Cluster | None = None
+        if bus is not None and bus.shared:
+            self.cluster = Cluster(self, bus)
         #: True when the store has one order across nodes and feeds us theirs.
         self.followed = store.follow(self.fed)
 
@@ -158,6 +163,8 @@ class Hub:
             del self.users[key]
             self.colors.release(session.color)
             self._release_name(key)
+            if self.cluster is not None:
+                self.cluster.quit(key, "server shutdown")
             return
         limit = self.settings.presence_limit
         told: dict[int, Session] = {}
@@ -178,6 +185,8 @@ class Hub:
         del self.users[key]
         self.colors.release(session.color)
         self._release_name(key)
+        if self.cluster is not None:
+            self.cluster.quit(key, reason)
 
     def _release_name(self, key: str) -> None:
         if self.shared_names:
@@ -241,6 +250,8 @@ class Hub:
                 session,
                 lambda enc: enc.join(room.name, session.name or "", session.color),
             )
+        if self.cluster is not None:
+            self.cluster.joined(room, session)
 
     def remove_member(self, room: Room, session: Session, reason: str) -> None:
         assert session.key is not None and session.name is not None
@@ -252,6 +263,8 @@ class Hub:
             self._tell(
                 room.members.values(), session, lambda enc: enc.leave(room.name, name, reason)
             )
+        if self.cluster is not None:
+            self.cluster.left(room, session, reason)
 
     def _tell(
         self,

@@ -181,19 +181,67 @@ class Store(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterEvent:
+    """Something a node tells the others (or its bus tells it) about users.
+
+    ``kind`` is one of the constants below; the other fields are those the
+    kind needs (``node`` is filled in by the bus).  A remote user is known
+    by its name key, as a local one.
+    """
+
+    kind: str
+    node: str = ""
+    key: str = ""
+    name: str = ""
+    color: str = ""
+    room: str = ""
+    text: str = ""
+    new_name: str = ""
+    mid: str = ""
+    ts: str = ""
+
+
+#: A user identified on a node (name, colour).
+USER_ON = "user"
+#: A user joined a room (name, colour, room).
+JOINED = "join"
+#: A user is in a room, from a node's state (told to nobody: not news).
+IN_ROOM = "in-room"
+#: A user left a room (room, text = reason).
+LEFT = "leave"
+#: A user is gone (text = reason).
+USER_OFF = "quit"
+#: A user changed name (name -> new_name).
+RENAMED = "nick"
+#: A room's topic changed (room, name = who, text).
+TOPIC = "topic"
+#: A user changed colour.
+RECOLORED = "color"
+#: A private message to ``key`` (name and colour of the sender, text, mid, ts).
+PRIVATE = "private"
+#: (from the bus itself) a node stopped or went silent: its users are gone.
+NODE_LOST = "node-lost"
+
+ClusterListener = Callable[[ClusterEvent], None]
+ClusterState = Callable[[], list[ClusterEvent]]
+
+
 #: The answer to a name claim: True (it is yours), False (someone has it),
 #: or StoreUnavailable (the cluster could not be asked).
 ClaimDone = Callable[[bool | StoreUnavailable], None]
 
 
 class Bus(Protocol):
-    """What the nodes of a cluster share besides the store: who holds which name.
+    """What the nodes of a cluster share besides the store: names and presence.
 
     With one node (``shared`` False) the hub decides by itself and never
     calls :meth:`claim` or :meth:`release`.  With several, a name is given
     only once the bus has claimed it for this node, atomically across the
     cluster; the node keeps its claims alive, and they lapse within seconds
-    when it dies.  ``done`` is called later, on the loop thread.
+    when it dies.  ``done`` is called later, on the loop thread.  Presence
+    (who is on which node, in which rooms) travels as :class:`ClusterEvent`;
+    a node that stops or falls silent is reported as :data:`NODE_LOST`.
     """
 
     #: True when names are shared with other nodes.
@@ -215,6 +263,22 @@ class Bus(Protocol):
 
     def release(self, key: str) -> None:
         """Give up a name this node claimed (fire and forget; idempotent)."""
+        ...
+
+    def attach(self, listener: ClusterListener, state: ClusterState) -> None:
+        """Hand the other nodes' events to ``listener`` from now on.
+
+        ``state`` gives this node's users and rooms as events, for a node
+        that starts (or comes back) and asks.
+        """
+        ...
+
+    def announce(self, event: ClusterEvent) -> None:
+        """Tell every other node (in the order announced)."""
+        ...
+
+    def send(self, node: str, event: ClusterEvent) -> None:
+        """Tell one node (a private message to one of its users)."""
         ...
 
     async def close(self) -> None:

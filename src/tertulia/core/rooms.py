@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tertulia.core.cluster import RemoteUser
     from tertulia.core.session import Session
 
 
 class Room:
-    __slots__ = ("key", "members", "name", "stored", "topic")
+    __slots__ = ("key", "members", "name", "remote", "stored", "topic")
 
     def __init__(self, key: str, name: str, topic: str = "", stored: bool = False) -> None:
         self.key = key
@@ -22,6 +23,8 @@ class Room:
         self.name = name
         self.topic = topic
         self.members: dict[str, Session] = {}
+        #: Members on other nodes of a cluster (see core.cluster), by name key.
+        self.remote: dict[str, RemoteUser] = {}
         #: True once the store has a record of this room.
         self.stored = stored
 

@@ -248,10 +248,13 @@ def rename(s: Session, new: str, key: str, ref: Ref) -> None:
         for room in s.rooms.values():
             del room.members[s.key]
             room.members[key] = s
+    old_key = s.key
     s.name, s.key = new, key
     s.ok(Verb.NICK, ref, new)
     if new != old:
         hub.tell_sharing(s, lambda enc: enc.nick(old, new))
+        if hub.cluster is not None:
+            hub.cluster.renamed(old_key, s)
 
 
 def join(s: Session, cmd: Command) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tertulia.core.cluster import RemoteUser
 from tertulia.core.ports import ME, SAY
 from tertulia.core.session import VARIANT_JSON, VARIANT_TEXT_COLOR, Session
 from tertulia.protocol import jsonmode, textmode
@@ -35,6 +36,11 @@ def msg(s: Session, cmd: Command) -> None:
     assert cmd.name is not None and cmd.text is not None and s.name is not None
     hub = s.hub
     target = hub.users.get(fold(cmd.name))
+    if target is None and hub.cluster is not None:
+        remote = hub.cluster.users.get(fold(cmd.name))
+        if remote is not None:
+            _msg_remote(s, cmd, remote)
+            return
     if target is None:
         raise ProtocolError(ErrorCode.NO_SUCH_USER, f"nobody called {cmd.name} is online")
     assert target.name is not None
@@ -52,3 +58,15 @@ def msg(s: Session, cmd: Command) -> None:
             xterm = s.xterm if s.variant == VARIANT_TEXT_COLOR else None
             s.send(textmode.private_line(s.name, cmd.text, xterm))
         s.ok(Verb.MSG, cmd.ref, target.name)
+
+
+def _msg_remote(s: Session, cmd: Command, to: RemoteUser) -> None:
+    """MSG to a user of another node: sent through the bus, answered here at once."""
+    hub, cluster = s.hub, s.hub.cluster
+    assert cmd.text is not None and s.name is not None and cluster is not None
+    mid, ts = hub.private_id(), hub.now_text()
+    cluster.private(to, s, cmd.text, mid, ts)
+    if s.variant == VARIANT_JSON:
+        s.send(jsonmode.private_line(mid, s.name, to.name, s.color, cmd.text, ts, cmd.ref))
+    else:
+        s.ok(Verb.MSG, cmd.ref, to.name)
