@@ -57,7 +57,7 @@ def store_for(config: Config) -> Store:
             from tertulia.store.nats import NatsStore
         except ImportError:
             raise StoreUnavailable("--nats needs nats-py: pip install 'tertulia[nats]'") from None
-        return NatsStore(config.nats, prefix=config.nats_prefix)
+        return NatsStore(config.nats, prefix=config.nats_prefix, replicas=config.nats_replicas)
     return SqliteStore(config.db_path)
 
 
@@ -68,7 +68,7 @@ def bus_for(config: Config) -> Bus:
             from tertulia.bus.nats import NatsBus
         except ImportError:
             raise StoreUnavailable("--nats needs nats-py: pip install 'tertulia[nats]'") from None
-        return NatsBus(config.nats, prefix=config.nats_prefix)
+        return NatsBus(config.nats, prefix=config.nats_prefix, replicas=config.nats_replicas)
     return LocalBus()
 
 

@@ -75,6 +75,15 @@ OPTIONS: tuple[Option, ...] = (
         "names the stream, subjects and buckets in NATS, so that deployments may share one",
         None,
     ),
+    Option(
+        "nats_replicas",
+        int,
+        1,
+        "copies JetStream keeps of history, rooms, accounts and names (3 on a 3-server NATS"
+        " cluster; set when they are first created)",
+        1,
+        5,
+    ),
     Option("history_on_join", int, 20, "messages sent on JOIN and IDENTIFY", 0, 500),
     Option("max_line", int, 4096, "longest line in bytes, without its end", 64, 1 << 20),
     Option("rate", float, 10.0, "lines per second per connection (0 = no limit)", 0),
@@ -127,6 +136,7 @@ class Config:
     db: str = ""
     nats: str = ""
     nats_prefix: str = "tertulia"
+    nats_replicas: int = 1
     history_on_join: int = 20
     max_line: int = 4096
     rate: float = 10.0
