@@ -36,10 +36,10 @@ def users(c: Client, room: str = "") -> list[str]:
 
 def eventually_users(c: Client, want: list[str], room: str = "") -> None:
     """USERS until it lists exactly ``want`` (presence is asynchronous)."""
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + TIMEOUT + SILENCE
     while (got := users(c, room)) != want:
         assert time.monotonic() < deadline, (got, want)
-        time.sleep(0.05)
+        time.sleep(0.2)  # under the default --rate of 10 lines a second
 
 
 def test_presence_lines_and_lists_cross_nodes(nodes: Nodes) -> None:
@@ -110,3 +110,42 @@ def test_users_of_a_killed_node_quit_for_the_others(
             assert line == "@-> QUIT Zed node lost"
             assert time.monotonic() - killed < SILENCE + 3
         eventually_users(watcher, ["Watcher"])
+
+
+def test_junk_on_the_presence_subjects_is_ignored(
+    nodes: Nodes, nats_server: NatsServer, nats_prefix: str
+) -> None:
+    import asyncio
+
+    import nats
+
+    a, b = nodes(2)
+    with Client(a.port) as ana, Client(b.port) as bo:
+        identify(ana, "Ana")
+        identify(bo, "Bo")
+
+        async def spray() -> None:
+            nc = await nats.connect(nats_server.url)
+            try:
+                for payload in [
+                    b"not json",
+                    b"[]",
+                    b'{"kind": "join"}',
+                    b'{"kind": "join", "node": "x", "key": "zz", "name": "Zz", "room": "bad room"}',
+                    b'{"kind": "private", "node": "x", "key": "ana", "name": "Evil"}',
+                    b'{"kind": "quit", "node": "x", "key": "ana"}',
+                    b'{"kind": "nick", "node": "x", "key": "bo", "new_name": ""}',
+                    b'{"kind": "what", "node": "x", "extra": 1}',
+                    b'{"kind": "color", "node": "x", "key": "ana", "color": 5}',
+                ]:
+                    await nc.publish(f"{nats_prefix}.ev", payload)
+                await nc.flush()
+            finally:
+                await nc.close()
+
+        asyncio.run(spray())
+        # Both nodes still serve, and still see each other.
+        ana.send("@<- MSG Bo still here")
+        assert ana.until(r"^@-> (OK MSG|ERR)") == "@-> OK MSG Bo"
+        assert bo.until(r"^\*.*Ana.*\* still here$")
+        eventually_users(ana, ["Ana", "Bo"])

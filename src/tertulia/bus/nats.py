@@ -212,6 +212,8 @@ class NatsBus:
         """An event from another node."""
         try:
             fields = json.loads(msg.data)
+            if not isinstance(fields, dict):
+                raise TypeError("not an object")
             event = ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS})
         except (ValueError, TypeError):
             logger.warning("bus %s: bad event %r", self.description, msg.data[:100])

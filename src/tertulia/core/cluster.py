@@ -16,6 +16,7 @@ stops or falls silent is reported by the bus (NODE_LOST): its users quit.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -38,7 +39,8 @@ from tertulia.core.ports import (
 from tertulia.core.rooms import Room
 from tertulia.core.session import VARIANT_JSON, VARIANT_TEXT_COLOR
 from tertulia.protocol import jsonmode, textmode
-from tertulia.protocol.names import fold
+from tertulia.protocol.errors import ProtocolError
+from tertulia.protocol.names import fold, validate_name, validate_room
 
 if TYPE_CHECKING:
     from tertulia.core.hub import Hub
@@ -113,7 +115,15 @@ class Cluster:
     # ------------------------------------------------------------ the others' changes
 
     def receive(self, ev: ClusterEvent) -> None:
-        """An event from another node (or NODE_LOST from the bus)."""
+        """An event from another node (or NODE_LOST from the bus).
+
+        Events that do not hold what their kind needs (a valid name, room or
+        colour) are logged and dropped: another node's bug must not put
+        broken lines on this node's connections.
+        """
+        if not _sound(ev):
+            logger.warning("dropping a malformed cluster event %r", ev)
+            return
         kind = ev.kind
         if kind in (JOINED, IN_ROOM):
             self._joined(ev, tell=kind == JOINED)
@@ -136,7 +146,7 @@ class Cluster:
             self._tell(room.members.values(), lambda enc: enc.topic(room.name, ev.name, ev.text))
         elif kind == RECOLORED:
             user = self.users.get(ev.key)
-            if user is not None:
+            if user is not None and user.node == ev.node:
                 user.color = ev.color
         elif kind == PRIVATE:
             self._private(ev)
@@ -237,6 +247,29 @@ class Cluster:
             if data is None:
                 data = cache[json_mode] = build(member.enc)
             member.send(data)
+
+
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def _sound(ev: ClusterEvent) -> bool:
+    """True if ``ev`` has valid fields for its kind."""
+    try:
+        if ev.kind in (USER_ON, JOINED, IN_ROOM, PRIVATE):
+            validate_name(ev.name)
+            if _COLOR.fullmatch(ev.color) is None:
+                return False
+        if ev.kind in (JOINED, IN_ROOM, LEFT, TOPIC):
+            validate_room(ev.room)
+        if ev.kind == RENAMED:
+            validate_name(ev.new_name)
+        if ev.kind == RECOLORED and _COLOR.fullmatch(ev.color) is None:
+            return False
+    except ProtocolError:
+        return False
+    if ev.kind in (USER_ON, JOINED, IN_ROOM) and ev.key != fold(ev.name):
+        return False
+    return ev.kind == NODE_LOST or bool(ev.node and (ev.key or ev.kind == TOPIC))
 
 
 def textmode_xterm(color: str) -> int | None:
