@@ -106,3 +106,24 @@ def test_names_of_a_killed_node_are_freed_within_seconds(
                     assert time.monotonic() - killed < NAME_TTL + 4, "Zed never freed"
                     time.sleep(0.25)  # the claim lapses on the NATS side, in its own time
                 assert time.monotonic() - killed < NAME_TTL + 4
+
+
+def test_an_account_registered_on_one_node_holds_on_the_others(nodes: Nodes) -> None:
+    a, b = nodes(2)
+    with Client(a.port) as ana:
+        identify(ana, "Ana")
+        ana.send("@<- REGISTER secreto1")
+        assert ana.until(r"^@-> (OK REGISTER|ERR)") == "@-> OK REGISTER Ana"
+        ana.send("@<- QUIT")
+        ana.closed()
+    deadline = time.monotonic() + 5
+    while True:  # the account reaches node b through the bucket's watcher
+        with Client(b.port) as other:
+            other.send("@<- IDENTIFY Ana")
+            got = other.until(r"^@-> (OK IDENTIFY|ERR)")
+            if got.startswith("@-> ERR AUTH_REQUIRED"):
+                other.send("@<- IDENTIFY Ana secreto1")
+                assert other.until(r"^@-> (OK IDENTIFY|ERR)").startswith("@-> OK IDENTIFY Ana")
+                return
+        assert time.monotonic() < deadline, got
+        time.sleep(0.1)

@@ -119,7 +119,7 @@ class Hub:
         if bus is not None and bus.shared:
             self.cluster = Cluster(self, bus)
         #: True when the store has one order across nodes and feeds us theirs.
-        self.followed = store.follow(self.fed)
+        self.followed = store.follow(self.fed, self.account_changed)
 
     # ------------------------------------------------------------ connections
 
@@ -354,6 +354,13 @@ class Hub:
                 sender.peer.send(jsonmode.message_line(msg, ref))
             elif reply is not None:
                 sender.ok(reply, ref, msg.room)
+
+    def account_changed(self, key: str, account: Account | None) -> None:
+        """An account written (or deleted: None) on any node of a cluster."""
+        if account is None:
+            self.accounts.pop(key, None)
+        else:
+            self.accounts[key] = account
 
     def fed(self, room_key: str, msg: StoredMessage) -> None:
         """A room message from another node, at its place in the shared order."""

@@ -112,6 +112,9 @@ WriteDone = Callable[[StoreUnavailable | None], None]
 #: Where a shared store hands room messages that this process did not append
 #: (another node's), with the room key, in the one order (see Store.follow).
 Feed = Callable[[str, StoredMessage], None]
+#: Where a shared store reports an account written or deleted (None) by any
+#: node, by its key (see Store.follow).
+AccountFeed = Callable[[str, "Account | None"], None]
 
 
 class Store(Protocol):
@@ -160,15 +163,16 @@ class Store(Protocol):
         """Create or replace an account."""
         ...
 
-    def follow(self, feed: Feed) -> bool:
+    def follow(self, feed: Feed, accounts: AccountFeed) -> bool:
         """Ask for every room message in the one order shared by every node.
 
         A store shared by several processes (NATS) returns True: from then
         on its appends complete in that order, interleaved with the other
         processes' messages, which it hands to ``feed``, and a history read
         holds exactly the messages completed or fed before its own
-        completion.  A store of one process (SQLite, memory) returns False
-        and keeps the submission-order rule of this module.
+        completion; every account written or deleted by any process goes
+        to ``accounts``.  A store of one process (SQLite, memory) returns
+        False and keeps the submission-order rule of this module.
         """
         ...
 

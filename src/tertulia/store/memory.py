@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from tertulia.core.ports import (
     Account,
+    AccountFeed,
     AppendDone,
     Draft,
     Feed,
@@ -160,9 +161,9 @@ class MemoryStore:
         self._accounts[account.key] = account
         self._later(done, None)
 
-    def follow(self, feed: Feed) -> bool:
+    def follow(self, feed: Feed, accounts: AccountFeed) -> bool:
         """One process, one order: nothing to follow (see Store.follow)."""
-        del feed
+        del feed, accounts
         return False
 
     def delete_account(self, key: str, done: WriteDone) -> None:

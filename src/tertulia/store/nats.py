@@ -58,6 +58,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
 import itertools
@@ -82,6 +83,7 @@ from nats.js.kv import KeyValue
 
 from tertulia.core.ports import (
     Account,
+    AccountFeed,
     AppendDone,
     Draft,
     Feed,
@@ -347,6 +349,7 @@ class NatsStore:
         self._mine: dict[int, _Slot] = {}
         self._origins = itertools.count(1)
         self._feed: Feed | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._keep = history_per_room
         self._catching_up: tuple[int, asyncio.Future[None]] | None = None
         self._drained = asyncio.Event()
@@ -413,7 +416,7 @@ class NatsStore:
             self._appending[slot] = None
             self._wake.set()
 
-    def follow(self, feed: Feed) -> bool:
+    def follow(self, feed: Feed, accounts: AccountFeed) -> bool:
         """Deliver every room message in the stream's order, on every node alike.
 
         From now on an append completes when the stream delivers it (after
@@ -423,11 +426,51 @@ class NatsStore:
         messages completed or fed before it.  So a member of a room sees
         each message once, in history or live, in the one order.
 
+        Accounts come from a watcher of the accounts bucket (every node's
+        writes, this one's included, in the bucket's order).
+
         Returns:
             True: this store has that order.
         """
         self._feed = feed
+        self._watcher = asyncio.create_task(
+            self._watch_accounts(accounts), name="tertulia-nats-accounts"
+        )
         return True
+
+    async def _watch_accounts(self, accounts: AccountFeed) -> None:
+        """Hand every account change to ``accounts`` until the store closes."""
+        assert self._accounts_kv is not None
+        watcher = await self._accounts_kv.watchall()
+        try:
+            while self._state is _State.OPEN:
+                try:
+                    entry = await watcher.updates(timeout=1.0)  # type: ignore[no-untyped-call]
+                except nats.errors.TimeoutError:
+                    continue
+                if entry is None:
+                    continue  # the end of the initial values
+                try:
+                    key = untoken(entry.key)
+                    if entry.operation in ("DEL", "PURGE"):
+                        accounts(key, None)
+                        continue
+                    v = json.loads(entry.value or b"")
+                    account = Account(key, str(v["name"]), str(v["password_hash"]), str(v["color"]))
+                except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                    logger.warning(
+                        "bucket %s: skipping bad entry %r", self.accounts_bucket, entry.key
+                    )
+                    continue
+                try:
+                    accounts(key, account)
+                except Exception:
+                    logger.exception("store account feed failed on %r", key)
+        finally:
+            try:
+                await watcher.stop()  # type: ignore[no-untyped-call]
+            except NATS_ERRORS:
+                pass
 
     def history(
         self,
@@ -934,6 +977,10 @@ class NatsStore:
         finally:
             if self._sweeper is not None:
                 self._sweeper.cancel()
+            if self._watcher is not None:
+                self._watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError, *NATS_ERRORS):
+                    await self._watcher
             await self._abandon()
             self._state = _State.CLOSED
             deferred, self._deferred = self._deferred, []

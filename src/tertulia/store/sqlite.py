@@ -48,6 +48,7 @@ from typing import Any, Final
 from tertulia.core import ports
 from tertulia.core.ports import (
     Account,
+    AccountFeed,
     AppendDone,
     Draft,
     Feed,
@@ -305,9 +306,9 @@ class SqliteStore:
         else:
             self._reject(done)
 
-    def follow(self, feed: Feed) -> bool:
+    def follow(self, feed: Feed, accounts: AccountFeed) -> bool:
         """One process, one order: nothing to follow (see Store.follow)."""
-        del feed
+        del feed, accounts
         return False
 
     def delete_account(self, key: str, done: WriteDone) -> None:
