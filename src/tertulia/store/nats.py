@@ -25,13 +25,24 @@ Invariants:
   KV puts alike) in submission order, pipelined (``publish_async``); a
   history read runs once every append submitted before it is complete.
   Completions go through one FIFO of slots and run in submission order, on
-  the loop thread, never from inside the submitting call.
+  the loop thread, never from inside the submitting call.  (Once
+  *followed*, appends leave the FIFO: see below.)
 * **Stored, then seen.**  An append completes only when JetStream has acked
   the publish (it is stored, with the stream's replicas) *and* this store's
   own subscription to the stream has delivered it.  The subscription
   (an ordered consumer over the whole stream) is the only way a message
   enters the local index, so a history read submitted after an append sees
-  it, and messages enter the index in stream order.
+  it, and messages enter the index in stream order.  Each message carries
+  ``Tertulia-Origin: <store id>.<number>``; when the stream delivers one of
+  ours before its ack, it waits (and every later message with it) until
+  the ack: nothing is delivered before JetStream acknowledged it.
+* **Followed** (:meth:`NatsStore.follow`, what a cluster node does): an
+  append completes at its place in the stream, as the subscription applies
+  it, and another node's message goes to the feed at its place, so every
+  node delivers one order.  A history read is then put together when its
+  turn comes in the FIFO, from what was applied until then, so a joining
+  user gets each message once: in the history, or live after it.  Account
+  changes from every node come from a watcher of the accounts bucket.
 * **History** comes from that index: per room, the stream sequences of its
   messages (trimmed to the stream's per-room limit) and the last
   :data:`TAIL` messages themselves.  Reads within the tail cost no round
