@@ -30,7 +30,8 @@ bench: $(STAMP) system-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## system-deps: Debian packages the tests and the benchmark use (ngircd, the peer server;
-##              tmux, the real terminal of the client's end-to-end test)
+##              tmux, the real terminal of the client's end-to-end test; chromium, the
+##              browser of the web page's tests, driven by Playwright: never `playwright install`)
 system-deps:
 	@command -v ngircd >/dev/null 2>&1 || test -x /usr/sbin/ngircd || { \
 	  echo "installing ngircd (Debian package)"; \
@@ -42,6 +43,10 @@ system-deps:
 	  echo "installing tmux (Debian package)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq tmux >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 ## check: lint and type-check
 check: lint typecheck

@@ -85,6 +85,8 @@ def table() -> str:
     ]
     for verb, spec in VERBS.items():
         syntax, _, meaning = spec.usage.partition(" - ")
+        if spec.operator:
+            meaning += " (operators only)"
         syntax = syntax.replace("|", "\\|")
         before = "yes" if spec.before_identify else "no"
         rows.append(

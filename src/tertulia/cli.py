@@ -50,8 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="chat from this terminal (line mode with --plain)",
         description="Connect to a Tertulia server.",
     )
-    connect.add_argument("address", nargs="?", metavar="HOST[:PORT]",
-                         help="the server (default: localhost:3000)")
+    # Several servers (tertulia.client.servers): tried in turn on connect and reconnect.
+    connect.add_argument("address", nargs="*", metavar="HOST[:PORT]",
+                         help="the server (default: localhost:3000); with several, "
+                         "they are tried in turn")
+    connect.add_argument("--server", action="append", default=[], metavar="A[,B...]",
+                         help="more servers to try in turn, separated by commas "
+                         "(HOST[:PORT] each)")
+    connect.add_argument("--password-file", metavar="FILE",
+                         help="with --plain: the password of a registered --name, "
+                         "on the first line of FILE (or set TERTULIA_PASSWORD)")
+    connect.add_argument("--retry", type=float, default=None, metavar="SECONDS",
+                         help="with --plain: how long to keep trying to (re)connect "
+                         "before giving up (default: 10)")
     connect.add_argument("--plain", action="store_true",
                          help="line mode: stdin lines are sent, received lines printed")
     connect.add_argument("--name", help="IDENTIFY with this name first")
@@ -114,11 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         if (ns.insecure or ns.ca) and not ns.tls:
             parser.error("--insecure and --ca go with --tls")
         tls = TlsChoice(ns.insecure, ns.ca) if ns.tls else None
+        addresses = [*ns.address, *ns.server]
         if not ns.plain:
             from tertulia.client.tui import main_from_args as full_screen
 
-            return full_screen(ns.address, ns.name, tls)
-        return main_from_args(ns.address, ns.name, ns.rate, ns.burst, tls)
+            return full_screen(addresses, ns.name, tls)
+        return main_from_args(addresses, ns.name, ns.rate, ns.burst, tls,
+                              password_file=ns.password_file, retry=ns.retry)
     from tertulia.server.cli import serve_main
 
     return serve_main(ns)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from textual.widgets import Input, RichLog
+from textual.widgets import Input, OptionList, RichLog
 
 from tertulia.client.tui import NameScreen, TertuliaApp, render_message
 from tests.client.tui_pilot import (
@@ -117,9 +117,9 @@ def test_rooms_unread_counts_and_switching(server: ServerThread) -> None:
                 bob.send("en general")
                 await until(pilot, lambda: app.conversations["#general"].unread == 1,
                             "an unread count")
-                rooms = app.query_one("#rooms")
+                rooms = app.query_one("#rooms", OptionList)
                 assert "#general (1)" in " ".join(
-                    str(o.prompt) for o in rooms.options)  # type: ignore[attr-defined]
+                    str(rooms.get_option_at_index(i).prompt) for i in range(rooms.option_count))
                 await pilot.press("ctrl+p")
                 assert app.current == "#general"
                 assert app.conversations["#general"].unread == 0
@@ -245,6 +245,11 @@ def test_reconnect_keeps_name_rooms_and_typed_text_and_catches_up(tmp_path: Path
             app.chat_input.value = "a medio escribir"
             await asyncio.to_thread(first.stop)
             await until(pilot, lambda: not app.identified, "the disconnection")
+            # A line sent meanwhile is kept in the input line, not lost.
+            await pilot.press("enter")
+            assert app.chat_input.value == "a medio escribir"
+            await until(pilot, lambda: has_line(app, "your line is kept", "#cocina"),
+                        "the note")
             # While the app cannot connect, Bob writes 30 messages on another port.
             other = ServerThread(server_config(tmp_path, rate=0)).start()
             servers.append(other)

@@ -4,7 +4,7 @@ the colour an account keeps, NICK back to one's own account, and rehashing old h
 from __future__ import annotations
 
 from tertulia.core.ports import Account, Snapshot
-from tests.core.helpers import World
+from tests.core.helpers import World, paint
 
 
 def test_password_replaces_the_hash() -> None:
@@ -100,3 +100,31 @@ def test_old_hash_is_rehashed_after_a_good_password() -> None:
     assert world.hub.accounts["ana"].password_hash == "plain$pw-old"
     reopened = world.store._accounts["ana"]
     assert reopened.password_hash == "plain$pw-old"
+
+
+def test_kept_messages_stay_kept_if_the_owner_leaves_before_delivery() -> None:
+    world = World.create()
+    ana = world.user("ana")
+    ana.do("@<- REGISTER s3cret", "@<- QUIT")
+    bob = world.user("bob")
+    assert bob.do("@<- MSG ana hola") == [
+        "@-> NOTICE ana is offline; your message was kept and will be delivered when they"
+        " next identify",
+        "@-> OK MSG ana",
+    ]
+    first = world.connect()
+    first.feed("@<- IDENTIFY ana s3cret")
+    assert world.scheduler.step()  # the password check: OK IDENTIFY, reads queued
+    first.session.connection_lost()
+    world.run()
+    assert [m.text for m in world.store._kept["ana"]] == ["hola"]
+    second = world.connect()
+    second.take()
+    lines = second.do("@<- IDENTIFY ana s3cret")
+    assert lines[-2:] == ["@-> NOTICE 1 private message came while you were away:",
+                          f"*{paint('bob', bob.color)}* hola"]
+    assert "ana" not in world.store._kept
+    second.do("@<- QUIT")
+    third = world.connect()
+    third.take()
+    assert len(third.do("@<- IDENTIFY ana s3cret")) == 1  # only OK IDENTIFY: delivered once

@@ -37,16 +37,18 @@ class ServerThread:
     """A real server in a background thread.  ``port`` is set once started.
 
     With ``http=True`` it also serves HTTP (the page, ``/ws``) on a free port,
-    ``http_port``, bound here so that parallel tests never race for one.
+    ``http_port``, bound here so that parallel tests never race for one; with
+    ``http=N`` on port N (a restarted server taking its predecessor's port).
     """
 
-    def __init__(self, config: Config, *, http: bool = False) -> None:
+    def __init__(self, config: Config, *, http: bool | int = False) -> None:
         self.config = config
         self.port = 0
         self.http_port = 0
         self._http_socket: socket.socket | None = None
         if http:
-            self._http_socket = socket.create_server((config.host or "127.0.0.1", 0))
+            port = 0 if http is True else int(http)
+            self._http_socket = socket.create_server((config.host or "127.0.0.1", port))
         self.server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -278,12 +280,14 @@ LISTEN_RE = re.compile(r"listening on \S+:(\d+)")
 
 
 @contextmanager
-def spawn_server(*args: str, tmp_path: Path, env: dict[str, str] | None = None
+def spawn_server(*args: str, tmp_path: Path, env: dict[str, str] | None = None,
+                 max_files: int | None = None
                  ) -> Iterator[tuple[subprocess.Popen[str], int]]:
     """Run ``python -m tertulia serve --port 0 --http-port 0 ARGS`` and yield (process, port).
 
     Stderr is read until the "listening on" line; the process is killed at
-    the end if it is still running.
+    the end if it is still running.  ``max_files`` sets the child's
+    RLIMIT_NOFILE (to run it out of file descriptors).
     """
     cmd = [sys.executable, "-m", "tertulia", "serve", "--host", "127.0.0.1", "--port", "0",
            *args]
@@ -292,6 +296,12 @@ def spawn_server(*args: str, tmp_path: Path, env: dict[str, str] | None = None
     if "--db" not in args:
         cmd += ["--db", str(tmp_path / "tertulia.db")]
     full_env = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
+    if max_files is not None:  # set the limit in the child, then become the server
+        cmd = [sys.executable, "-c",
+               "import os, resource, sys; n = int(sys.argv[1]);"
+               " resource.setrlimit(resource.RLIMIT_NOFILE, (n, n));"
+               " os.execv(sys.argv[2], sys.argv[2:])",
+               str(max_files), *cmd]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env=full_env)
     try:

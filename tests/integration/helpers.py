@@ -1,6 +1,7 @@
 """Helpers and patterns shared by the integration tests (the fixtures are in conftest.py).
 
-* Patterns: :data:`COLOR_RE`, :data:`TIME_RE`, :data:`ALL_VERBS`, and the chat
+* Patterns: :data:`COLOR_RE`, :data:`TIME_RE`, :data:`ALL_VERBS` (:data:`ROOM_VERBS`,
+  :data:`OPERATOR_VERBS`), and the chat
   line patterns :data:`CHAT_RE` (colours stripped) and :data:`GENERAL_CHAT_RE`
   (as sent, for one sender's #general lines).
 * Text mode, with a ``connect`` fixture: :func:`sync`, :func:`ident`,
@@ -36,6 +37,10 @@ TIME_RE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z"
 #: Every command verb of the protocol.
 ALL_VERBS = ["IDENTIFY", "REGISTER", "PASSWORD", "UNREGISTER", "NICK", "JOIN", "LEAVE", "SAY", "ME", "MSG", "USERS", "ROOMS",
              "TOPIC", "HISTORY", "COLOR", "COLORS", "PROTO", "PING", "PONG", "HELP", "QUIT"]
+#: The extensions anyone may use (room moderation), listed by HELP with the protocol's verbs.
+ROOM_VERBS = ["KICK", "MUTE", "UNMUTE", "MODE", "VOICE", "DEVOICE", "INVITE"]
+#: The operators' own verbs, listed by HELP to operators only.
+OPERATOR_VERBS = ["BAN", "UNBAN", "ANNOUNCE"]
 
 #: Any colour (SGR) escape sequence, as stripped by :func:`strip_colors`.
 SGR_RE = re.compile(r"\x1b\[[0-9;]*m")

@@ -4,9 +4,12 @@ PASSWORD and UNREGISTER are extensions, docs/reference/protocol.md)."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.integration.harness import Client, ServerThread
 from tests.integration.helpers import err_explained, ident, people, reply, sync
@@ -155,3 +158,23 @@ def test_legacy_scrypt_hash_is_upgraded_on_login(make_server: Callable[..., Serv
     third = make_server()
     with Client(third.port) as ana:
         ident(ana, "Ana", "old-pw")
+
+
+def test_passwords_never_reach_the_log(make_server: Callable[..., ServerThread],
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    """With every logger at DEBUG, no password appears in any record."""
+    caplog.set_level(logging.DEBUG)
+    server = make_server(log_level="debug")
+    with Client(server.port) as ana:
+        ident(ana, "Ana")
+        assert reply(ana, "@<- REGISTER first-Secret-1") == "@-> OK REGISTER Ana"
+        assert reply(ana, "@<- PASSWORD first-Secret-1 second-Secret-2") == "@-> OK PASSWORD Ana"
+        assert reply(ana, "@<- PASSWORD wrong-Secret-3 x-Secret-4").startswith("@-> ERR ")
+    with Client(server.port) as again:
+        err_explained(again, "@<- IDENTIFY Ana wrong-Secret-5", "AUTH_FAILED")
+        ident(again, "Ana", "second-Secret-2")
+        assert reply(again, "@<- UNREGISTER second-Secret-2") == "@-> OK UNREGISTER Ana"
+    server.stop()
+    assert caplog.records, "nothing was logged at all"
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Secret-" not in logged

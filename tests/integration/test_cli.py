@@ -104,11 +104,13 @@ def test_help_lists_every_option_with_its_default() -> None:
     for option in OPTIONS:
         assert option.flag in entries, f"{option.flag} missing from --help:\n{result.stdout}"
         text = entries[option.flag]
-        if option.default == "":
-            # No literal default (e.g. --host, --db): the help must still say what happens.
+        if option.default in ("", ()):
+            # No literal default (e.g. --host, --db, --operators): the help still says what happens.
             assert "default" in text, text
             continue
         shown = {f"(default: {option.default})"}
+        if isinstance(option.default, tuple):
+            shown = {f"(default: {','.join(option.default)})"}
         if isinstance(option.default, float):
             shown.add(f"(default: {option.default:g})")
         assert any(s in text for s in shown), f"{option.flag}: no {shown} in {text!r}"

@@ -15,7 +15,7 @@ import pytest
 
 from tertulia.core.colors import PALETTE
 from tests.integration.harness import Client, ServerThread
-from tests.integration.helpers import ALL_VERBS, COLOR_RE, TIME_RE, sync
+from tests.integration.helpers import ALL_VERBS, COLOR_RE, ROOM_VERBS, TIME_RE, sync
 
 MESSAGE_KEYS = {"type", "id", "room", "from", "color", "text", "kind", "ts"}
 
@@ -242,7 +242,7 @@ def test_ok_objects_for_each_verb(fast: Callable[[], Client]) -> None:
     assert [c["verb"] for c in one["commands"]] == ["JOIN"]
     assert one["commands"][0]["usage"].startswith("@<- JOIN #room")
     every = ask(ana, {"cmd": "help"})
-    assert sorted(c["verb"] for c in every["commands"]) == sorted(ALL_VERBS)
+    assert sorted(c["verb"] for c in every["commands"]) == sorted(ALL_VERBS + ROOM_VERBS)
     assert all(set(c) == {"verb", "usage"} for c in every["commands"])
     ana.send_json({"cmd": "pong", "token": "x", "ref": "r"})
     assert jsync(ana) == []  # pong has no reply

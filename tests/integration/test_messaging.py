@@ -11,7 +11,16 @@ from collections.abc import Callable
 
 from tertulia.core.colors import PALETTE
 from tests.integration.harness import Client, ServerThread
-from tests.integration.helpers import ALL_VERBS, COLOR_RE, err, ident, people, reply, sync
+from tests.integration.helpers import (
+    ALL_VERBS,
+    COLOR_RE,
+    ROOM_VERBS,
+    err,
+    ident,
+    people,
+    reply,
+    sync,
+)
 
 ESC = "\x1b"
 
@@ -318,7 +327,7 @@ def test_help_lists_every_command(connect: Callable[..., Client]) -> None:
         match = re.fullmatch(r"@-> HELP ([A-Z]+) @<- ([A-Z]+)\b.*\S", line)
         assert match and match.group(1) == match.group(2), line
         verbs.append(match.group(1))
-    assert sorted(verbs) == sorted(ALL_VERBS)
+    assert sorted(verbs) == sorted(ALL_VERBS + ROOM_VERBS)
 
 
 def test_help_one_verb(connect: Callable[..., Client]) -> None:

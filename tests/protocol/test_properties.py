@@ -84,8 +84,8 @@ json_value = st.recursive(
                                                                       max_size=3),
     max_leaves=4,
 )
-FIELDS = ["name", "password", "room", "text", "to", "limit", "before", "after", "color",
-          "token", "reason", "mode", "verb", "ref"]
+FIELDS = ["name", "password", "old", "new", "room", "text", "to", "limit", "before", "after",
+          "color", "token", "reason", "mode", "verb", "ref"]
 json_command = st.builds(
     lambda cmd, extra: {"cmd": cmd, **extra},
     st.one_of(st.sampled_from([v.value.lower() for v in Verb]), json_value),
@@ -118,11 +118,11 @@ def parse(line: Line, mode: str) -> Command | None:
 
 def check_command(cmd: Command) -> None:
     """What a parsed command may carry: sendable UTF-8, no never-relayed characters
-    outside the password, and a ref that can be echoed as valid JSON."""
+    outside the passwords (never relayed), and a ref that can be echoed as valid JSON."""
     for key, value in asdict(cmd).items():
         if isinstance(value, str):
             value.encode()  # no lone surrogates
-            if key != "password":
+            if key not in ("password", "new_password"):
                 assert not NEVER_RELAYED.intersection(value), (key, value)
     if isinstance(cmd.ref, float):
         assert math.isfinite(cmd.ref)

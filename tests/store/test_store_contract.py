@@ -25,16 +25,16 @@ from tertulia.core.ports import (
     SAY,
     Account,
     Draft,
+    KeptPrivate,
     RoomRecord,
     Snapshot,
     Store,
     StoredMessage,
     StoreUnavailable,
 )
-from tertulia.server.nats_server import NatsServer
 from tertulia.store.memory import MemoryStore
 from tertulia.store.nats import NatsStore
-from tertulia.store.sqlite import SqliteStore
+from tertulia.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 T = TypeVar("T")
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -43,25 +43,6 @@ StoreFactory = Callable[[], Store]
 Appended = StoredMessage | StoreUnavailable
 Read = list[StoredMessage] | StoreUnavailable
 Written = StoreUnavailable | None
-
-
-@pytest.fixture(params=["sqlite", "memory", "nats"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
-    """A factory of stores over the same data: calling it again is a restart.
-
-    For SQLite each call is a new ``SqliteStore`` on the same file, for NATS
-    a new ``NatsStore`` on the same server and prefix; the memory store keeps
-    its data across close and reopen, so each call gives the same instance.
-    """
-    if request.param == "sqlite":
-        path = tmp_path / "sub" / "tertulia.db"
-        return lambda: SqliteStore(path)
-    if request.param == "nats":
-        server: NatsServer = request.getfixturevalue("nats_server")
-        prefix: str = request.getfixturevalue("nats_prefix")
-        return lambda: NatsStore(server.url, prefix=prefix)
-    memory = MemoryStore()
-    return lambda: memory
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -302,6 +283,64 @@ def test_delete_account_survives_reopen(make_store: StoreFactory) -> None:
     run(body())
 
 
+def kept(recipient: str, text: str) -> KeptPrivate:
+    return KeptPrivate(recipient, "Bob", "#123456", text, "2026-12-01T10:00:00.000Z")
+
+
+async def keep(store: Store, message: KeptPrivate, limit: int = 3) -> bool | StoreUnavailable:
+    done: asyncio.Future[bool | StoreUnavailable] = future()
+    store.keep_private(message, limit, done.set_result)
+    return await done
+
+
+async def read_kept(store: Store, recipient: str) -> list[KeptPrivate]:
+    done: asyncio.Future[list[KeptPrivate] | StoreUnavailable] = future()
+    store.kept_privates(recipient, done.set_result)
+    result = await done
+    assert isinstance(result, list), result
+    return result
+
+
+async def drop_kept(store: Store, recipient: str, up_to: int) -> None:
+    done: asyncio.Future[Written] = future()
+    store.drop_privates(recipient, up_to, done.set_result)
+    assert await done is None
+
+
+def test_kept_privates_bounded_ordered_dropped_and_durable(make_store: StoreFactory) -> None:
+    """Kept messages: at most ``limit`` per recipient, oldest first, numbered, kept across a
+    reopen until dropped; deleting the account drops them too."""
+
+    async def body() -> None:
+        store = make_store()
+        async with opened(store):
+            assert [await keep(store, kept("ana", f"m{i}")) for i in range(4)] == [
+                True, True, True, False]
+            assert await keep(store, kept("cris", "other")) is True
+            assert await read_kept(store, "nobody") == []
+        store = make_store()
+        async with opened(store):
+            box = await read_kept(store, "ana")
+            assert [m.text for m in box] == ["m0", "m1", "m2"]
+            numbers = [m.number for m in box]
+            assert numbers == sorted(numbers) and numbers[0] > 0
+            assert box[0] == KeptPrivate("ana", "Bob", "#123456", "m0",
+                                         "2026-12-01T10:00:00.000Z", numbers[0])
+            await drop_kept(store, "ana", numbers[1])
+            assert [m.text for m in await read_kept(store, "ana")] == ["m2"]
+            assert await keep(store, kept("ana", "m4")) is True
+            later = await read_kept(store, "ana")
+            assert [m.text for m in later] == ["m2", "m4"] and later[1].number > numbers[2]
+            await save_account(store, Account("cris", "Cris", "h", "#000000"))
+            await delete_account(store, "cris")
+        store = make_store()
+        async with opened(store):
+            assert [m.text for m in await read_kept(store, "ana")] == ["m2", "m4"]
+            assert await read_kept(store, "cris") == []
+
+    run(body())
+
+
 def test_ids_keep_increasing_after_reopen(make_store: StoreFactory) -> None:
     async def body() -> None:
         store = make_store()
@@ -329,9 +368,12 @@ def test_operations_after_close_fail_later(make_store: StoreFactory) -> None:
         store.save_room(RoomRecord("#a", "#A"), got.append)
         store.save_account(Account("a", "A", "h", "#000000"), got.append)
         store.delete_account("a", got.append)
+        store.keep_private(kept("a", "x"), 5, got.append)
+        store.kept_privates("a", got.append)
+        store.drop_privates("a", 1, got.append)
         assert got == []  # never synchronously
         await asyncio.sleep(0)
-        assert len(got) == 5
+        assert len(got) == 8
         assert all(isinstance(result, StoreUnavailable) for result in got)
 
     run(body())
@@ -404,7 +446,7 @@ def test_sqlite_description_and_schema(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     finally:
         conn.close()
 
@@ -476,7 +518,7 @@ def test_sqlite_operations_before_open_are_a_bug(tmp_path: Path) -> None:
 _CHILD = """
 import asyncio, sys
 from tertulia.core.ports import Draft
-from tertulia.store.sqlite import SqliteStore
+from tertulia.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 async def main():
     store = SqliteStore(sys.argv[1])

@@ -17,6 +17,9 @@ node see the room in that one order.
 
 from __future__ import annotations
 
+import heapq
+import ipaddress
+import itertools
 import logging
 import random
 import time
@@ -27,17 +30,20 @@ from functools import partial
 from tertulia.core.cluster import Cluster
 from tertulia.core.colors import ColorBook, xterm256
 from tertulia.core.ports import (
+    BAN_ADDRESS,
+    BAN_NAME,
     Account,
+    Ban,
     Bus,
     Draft,
     PasswordHasher,
     Peer,
-    RoomRecord,
     Snapshot,
     Store,
     StoredMessage,
     StoreUnavailable,
 )
+from tertulia.core.ratelimit import ConnectionRateLimiter
 from tertulia.core.rooms import Room
 from tertulia.core.session import (
     VARIANT_JSON,
@@ -45,6 +51,7 @@ from tertulia.core.session import (
     Session,
 )
 from tertulia.core.settings import CoreSettings
+from tertulia.core.throttle import Throttle, ThrottlePolicy
 from tertulia.protocol import jsonmode, textmode
 from tertulia.protocol.commands import Verb
 from tertulia.protocol.errors import ByeCode, ErrorCode
@@ -54,6 +61,9 @@ from tertulia.protocol.names import GENERAL, fold
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Session, "object"], None]
+
+#: ``later(seconds, callback)``: run ``callback`` on the loop thread after a delay.
+Later = Callable[[float, Callable[[], None]], object]
 
 
 def wire_time(epoch: float) -> str:
@@ -75,6 +85,9 @@ class Hub:
         wallclock: epoch seconds (message times).
         rng: random source for colours and ping tokens.
         bus: what is shared with other nodes (None or a local bus: nothing).
+        later: runs a callback after a delay (the server passes the loop's
+            ``call_later``); without it, :meth:`tick` runs the callbacks
+            that are due, which is what core tests use with a fake clock.
     """
 
     def __init__(
@@ -88,6 +101,7 @@ class Hub:
         wallclock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         bus: Bus | None = None,
+        later: Later | None = None,
     ) -> None:
         from tertulia.core.handlers import HANDLERS
 
@@ -104,12 +118,23 @@ class Hub:
         self.rooms: dict[str, Room] = {}
         self.accounts: dict[str, Account] = {a.key: a for a in snapshot.accounts}
         self.per_address: Counter[str] = Counter()
+        self.throttle = Throttle(
+            ThrottlePolicy(
+                delay=settings.auth_delay,
+                lock_after=settings.auth_lock_after,
+                lock_for=settings.auth_lock_for,
+            ),
+            clock,
+        )
+        self._later = later
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._seq = itertools.count()
         self.stopping = False
         self._next_conn = 0
         self._private_seq = 0
         self._boot = f"{int(wallclock() * 1000):x}"
         for record in snapshot.rooms:
-            self.rooms[record.key] = Room(record.key, record.room, record.topic, stored=True)
+            self.rooms[record.key] = Room.from_record(record)
         self.general = self.room(GENERAL)
         self.bus = bus
         #: True when a name must be claimed across the cluster before it is given.
@@ -120,6 +145,14 @@ class Hub:
             self.cluster = Cluster(self, bus)
         #: True when the store has one order across nodes and feeds us theirs.
         self.followed = store.follow(self.fed, self.account_changed)
+        #: Name keys of the operators (their rights need the account's password).
+        self.operators = frozenset(fold(name) for name in settings.operators)
+        #: Bans by (kind, key); expired ones are dropped by :meth:`tick`.
+        self.bans: dict[tuple[str, str], Ban] = {(b.kind, b.key): b for b in snapshot.bans}
+        self._next_purge = 0.0
+        self.connect_limiter = ConnectionRateLimiter(
+            settings.connect_rate, settings.connect_burst, settings.connect_exempt
+        )
 
     # ------------------------------------------------------------ connections
 
@@ -128,7 +161,18 @@ class Hub:
         self._next_conn += 1
         session = Session(self, peer, address, self._next_conn, json_mode)
         s = self.settings
-        if len(self.sessions) >= s.max_connections or self.per_address[address] >= s.max_per_ip:
+        ban = self.address_ban(address)
+        if ban is not None:
+            session.send(session.enc.bye(ByeCode.KICKED.value, "this address is " + ban_text(ban)))
+            session.closed = True
+            peer.close()
+            return session
+        too_often = not self.connect_limiter.allow(address, self.clock())
+        if (
+            too_often
+            or len(self.sessions) >= s.max_connections
+            or self.per_address[address] >= s.max_per_ip
+        ):
             session.send(
                 session.enc.bye(
                     ByeCode.TOO_MANY_CONNECTIONS.value, "too many connections; try again later"
@@ -201,15 +245,37 @@ class Hub:
 
     # ------------------------------------------------------------ timers
 
+    def later(self, delay: float, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after ``delay`` seconds (at once, but never now, when 0)."""
+        if self._later is not None:
+            self._later(max(0.0, delay), callback)
+        else:
+            heapq.heappush(self._due, (self.clock() + delay, next(self._seq), callback))
+
     def tick(self) -> None:
-        """Enforce the identify and ping timeouts; call about once a second or faster."""
+        """Enforce the identify and ping timeouts; call about once a second or faster.
+
+        Without a ``later`` (core tests), also runs the delayed callbacks now due.
+        About once a minute it also forgets bans and mutes that have ended.
+        """
         now = self.clock()
+        while self._due and self._due[0][0] <= now:
+            heapq.heappop(self._due)[2]()
         s = self.settings
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_EVERY
+            self.purge_expired(now)
         for session in list(self.sessions.values()):
             if session.closed:
                 continue
             if session.name is None and now - session.connected_at >= s.identify_timeout > 0:
                 session.end(ByeCode.IDENTIFY_TIMEOUT, "no IDENTIFY in time")
+                continue
+            since = session.partial_since
+            if since is not None and not session.paused and now - since >= s.line_timeout > 0:
+                # Slowloris: bytes trickle in (so the ping timer never fires)
+                # but a line never ends.  Cut it like a peer that went quiet.
+                session.end(ByeCode.PING_TIMEOUT, f"no end of line for {int(now - since)} s")
                 continue
             if s.ping_interval <= 0:
                 continue
@@ -223,12 +289,18 @@ class Hub:
 
     # ------------------------------------------------------------ rooms
 
-    def room(self, name: str) -> Room:
-        """The room of that name, created if new (``name`` already validated)."""
+    def room(self, name: str, creator: Session | None = None) -> Room:
+        """The room of that name, created if new (``name`` already validated).
+
+        A new room records ``creator`` as its creator (docs: "Moderation").
+        """
         key = fold(name)
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(key, name)
+            if creator is not None and creator.key is not None:
+                room.creator = creator.key
+                room.creator_conn = creator.conn_id
         return room
 
     def find_room(self, name: str) -> Room | None:
@@ -243,7 +315,7 @@ class Hub:
         session.rooms[room.key] = room
         if not room.stored:
             room.stored = True
-            self.store.save_room(RoomRecord(room.key, room.name, room.topic), _ignore_write)
+            self.store.save_room(room.record(), _ignore_write)
         if len(room.members) <= self.settings.presence_limit:
             self._tell(
                 room.members.values(),
@@ -253,7 +325,10 @@ class Hub:
         if self.cluster is not None:
             self.cluster.joined(room, session)
 
-    def remove_member(self, room: Room, session: Session, reason: str) -> None:
+    def remove_member(
+        self, room: Room, session: Session, reason: str, actor: Session | None = None
+    ) -> None:
+        """Take a session out of a room and tell the members (but not ``actor``)."""
         assert session.key is not None and session.name is not None
         small = len(room.members) <= self.settings.presence_limit
         room.members.pop(session.key, None)
@@ -261,10 +336,77 @@ class Hub:
         if small:
             name = session.name
             self._tell(
-                room.members.values(), session, lambda enc: enc.leave(room.name, name, reason)
+                room.members.values(),
+                actor or session,
+                lambda enc: enc.leave(room.name, name, reason),
             )
         if self.cluster is not None:
             self.cluster.left(room, session, reason)
+
+    # ------------------------------------------------------------ moderation
+
+    def operators_without_account(self) -> list[str]:
+        """Configured operators that have no account yet, hence no rights."""
+        return [name for name in self.settings.operators if fold(name) not in self.accounts]
+
+    def is_operator(self, session: Session) -> bool:
+        """True for an operator's name identified with its account's password."""
+        key = session.key
+        return (
+            key is not None
+            and key in self.operators
+            and session.verified == key
+            and key in self.accounts
+        )
+
+    def name_ban(self, key: str) -> Ban | None:
+        """The active ban of a name key, if any."""
+        ban = self.bans.get((BAN_NAME, key))
+        return ban if ban is not None and ban.active(self.wallclock()) else None
+
+    def address_ban(self, address: str) -> Ban | None:
+        """The active ban of an address, or of a network that holds it, if any."""
+        if not self.bans:
+            return None
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return None  # not an IP peer (a Unix socket): address bans do not apply
+        now = self.wallclock()
+        for (kind, key), ban in self.bans.items():
+            if kind == BAN_ADDRESS and ban.active(now) and covers(key, ip):
+                return ban
+        return None
+
+    def enforce(self, ban: Ban) -> int:
+        """Disconnect (``BYE KICKED``) every session a new ban covers; return how many."""
+        text = ban_text(ban)
+        cut = 0
+        for session in list(self.sessions.values()):
+            if session.closed or self.is_operator(session):
+                continue
+            if ban.kind == BAN_NAME:
+                hit = session.key == ban.key
+            else:
+                try:
+                    hit = covers(ban.key, ipaddress.ip_address(session.address))
+                except ValueError:
+                    hit = False
+            if hit:
+                session.end(ByeCode.KICKED, text)
+                cut += 1
+        return cut
+
+    def purge_expired(self, now: float) -> None:
+        """Forget ended bans (in the store too) and ended mutes."""
+        wall = self.wallclock()
+        for ident, ban in list(self.bans.items()):
+            if not ban.active(wall):
+                del self.bans[ident]
+                self.store.delete_ban(ban.kind, ban.key, _ignore_write)
+        for room in self.rooms.values():
+            if room.muted:
+                room.purge_mutes(now)
 
     def _tell(
         self,
@@ -393,6 +535,26 @@ class Hub:
             session.end(ByeCode.SERVER_SHUTDOWN, text)
 
 
+#: Seconds between two purges of ended bans and mutes.
+PURGE_EVERY = 60.0
+
+
+def covers(network: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True when the address or network ``network`` (as normalized) holds ``ip``."""
+    try:
+        return ip in ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return False
+
+
+def ban_text(ban: Ban) -> str:
+    """How a ban is explained to the one it keeps out: ``banned by Op until T: reason``."""
+    text = f"banned by {ban.operator}"
+    if ban.expires is not None:
+        text += f" until {wire_time(ban.expires)}"
+    return text + (f": {ban.reason}" if ban.reason else "")
+
+
 def _ignore_write(result: StoreUnavailable | None) -> None:
     if isinstance(result, StoreUnavailable):
-        logger.warning("could not save a room record: %s", result)
+        logger.warning("could not save to the store: %s", result)

@@ -77,11 +77,58 @@ class StoredMessage:
 
 @dataclass(frozen=True, slots=True)
 class RoomRecord:
-    """What the store remembers of a room between runs."""
+    """What the store remembers of a room between runs.
+
+    ``creator`` is the name key of the user who created the room ("" for
+    ``#general`` and rooms older than this field); ``voiced`` and ``invited``
+    are name keys, sorted.
+    """
 
     key: str
     room: str
     topic: str = ""
+    creator: str = ""
+    moderated: bool = False
+    invite_only: bool = False
+    voiced: tuple[str, ...] = ()
+    invited: tuple[str, ...] = ()
+
+
+#: Kinds of ban: of a name (its key) or of an address or network.
+BAN_NAME = "name"
+BAN_ADDRESS = "address"
+
+
+@dataclass(frozen=True, slots=True)
+class Ban:
+    """A ban that holds across reconnects and restarts.
+
+    ``key`` is the name key (``kind`` ``name``) or the normalized address or
+    network (``kind`` ``address``); ``target`` is as the operator wrote it.
+    Times are epoch seconds; ``expires`` None means until UNBAN.
+    """
+
+    kind: str
+    key: str
+    target: str
+    operator: str
+    reason: str
+    created: float
+    expires: float | None = None
+
+    def active(self, now: float) -> bool:
+        return self.expires is None or self.expires > now
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One operator action, as the audit log keeps it."""
+
+    ts: str
+    operator: str
+    action: str
+    target: str
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,12 +141,29 @@ class Account:
     color: str
 
 
+@dataclass(frozen=True, slots=True)
+class KeptPrivate:
+    """A private message kept for a registered user who was offline.
+
+    ``number`` is 0 in what the core hands to the store, and the store's own
+    increasing number in what it gives back.
+    """
+
+    recipient_key: str
+    sender: str
+    color: str
+    text: str
+    ts: str
+    number: int = 0
+
+
 @dataclass(slots=True)
 class Snapshot:
-    """What a store knows at start: rooms (with topics) and accounts."""
+    """What a store knows at start: rooms (with topics), accounts and bans."""
 
     rooms: list[RoomRecord] = field(default_factory=list)
     accounts: list[Account] = field(default_factory=list)
+    bans: list[Ban] = field(default_factory=list)
 
 
 class StoreUnavailable(Exception):
@@ -115,6 +179,10 @@ Feed = Callable[[str, StoredMessage], None]
 #: Where a shared store reports an account written or deleted (None) by any
 #: node, by its key (see Store.follow).
 AccountFeed = Callable[[str, "Account | None"], None]
+#: True: kept; False: the recipient already has ``limit`` messages waiting.
+KeepDone = Callable[[bool | StoreUnavailable], None]
+KeptDone = Callable[[list[KeptPrivate] | StoreUnavailable], None]
+AuditDone = Callable[[list[AuditEntry] | StoreUnavailable], None]
 
 
 class Store(Protocol):
@@ -176,8 +244,40 @@ class Store(Protocol):
         """
         ...
 
+    def save_ban(self, ban: Ban, done: WriteDone) -> None:
+        """Create or replace the ban of (``ban.kind``, ``ban.key``)."""
+        ...
+
+    def delete_ban(self, kind: str, key: str, done: WriteDone) -> None:
+        """Forget a ban (no error if there is none)."""
+        ...
+
+    def audit(self, entry: AuditEntry, done: WriteDone) -> None:
+        """Append one entry to the audit log."""
+        ...
+
+    def read_audit(self, limit: int, done: AuditDone) -> None:
+        """Read the latest ``limit`` audit entries, oldest first."""
+        ...
+
     def delete_account(self, key: str, done: WriteDone) -> None:
-        """Forget an account (no error if there is none)."""
+        """Forget an account and the private messages kept for it (no error if none)."""
+        ...
+
+    def keep_private(self, message: KeptPrivate, limit: int, done: KeepDone) -> None:
+        """Keep a private message for an offline user, unless ``limit`` already wait.
+
+        ``done`` gets True when it was kept, False when the recipient already
+        had ``limit`` messages waiting (nothing is kept then).
+        """
+        ...
+
+    def kept_privates(self, recipient_key: str, done: KeptDone) -> None:
+        """Read every message kept for a user, oldest first (they stay kept)."""
+        ...
+
+    def drop_privates(self, recipient_key: str, up_to: int, done: WriteDone) -> None:
+        """Forget the messages kept for a user whose ``number`` is at most ``up_to``."""
         ...
 
     async def close(self) -> None:

@@ -93,11 +93,13 @@ class Session:
         "key",
         "last_rx",
         "name",
+        "partial_since",
         "paused",
         "peer",
         "pinged",
         "rooms",
         "variant",
+        "verified",
         "xterm",
     )
 
@@ -115,6 +117,9 @@ class Session:
         #: The key of the account this connection proved it owns (by its
         #: password or by registering it); NICK back to it is allowed.
         self.account: str | None = None
+        #: The key of the account whose password this connection gave at
+        #: IDENTIFY (operator rights need it; registering is not enough).
+        self.verified: str | None = None
         self.color = ""
         self.xterm = 0
         self.rooms: dict[str, Room] = {}
@@ -130,6 +135,8 @@ class Session:
         self.last_rx = now
         self.pinged = False
         self.paused = False
+        #: When the unfinished line the front end holds began (None: none).
+        self.partial_since: float | None = None
 
     def __repr__(self) -> str:
         return f"Session(#{self.conn_id} {self.name or '-'} {self.address})"
@@ -172,6 +179,17 @@ class Session:
         """The front end received bytes (a whole line or not): the peer is alive."""
         self.last_rx = self.hub.clock()
         self.pinged = False
+
+    def unfinished(self, pending: bool, completed: bool) -> None:
+        """After a chunk: does a line remain unfinished, did the chunk end any line?
+
+        The hub cuts a connection whose unfinished line is older than
+        ``--line-timeout`` (a slowloris trickles bytes that never end a line).
+        """
+        if not pending:
+            self.partial_since = None
+        elif completed or self.partial_since is None:
+            self.partial_since = self.last_rx
 
     def receive(self, line: Line | str) -> None:
         """Take one line from the front end: bytes, a ``str``, TOO_LONG or NOT_TEXT (WebSocket)."""

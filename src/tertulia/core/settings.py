@@ -22,3 +22,20 @@ class CoreSettings:
     presence_limit: int = 250
     max_connections: int = 10000
     max_per_ip: int = 100
+    #: Password guessing (core.throttle): first delay, failures that lock, lock length.
+    auth_delay: float = 1.0
+    auth_lock_after: int = 10
+    auth_lock_for: float = 300.0
+    #: Private messages kept for one offline registered user (0 = none kept).
+    offline_limit: int = 100
+    #: Names (as configured) whose accounts have operator rights.
+    operators: tuple[str, ...] = ()
+    #: New connections per second from one address (0 = no limit), and at once.
+    connect_rate: float = 5.0
+    connect_burst: int = 30
+    #: Networks that --connect-rate does not limit.
+    connect_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1")
+    #: Rooms one user may be in at once (#general included).
+    max_rooms: int = 200
+    #: Seconds an unfinished line may take (slowloris); 0 = no limit.
+    line_timeout: float = 30.0

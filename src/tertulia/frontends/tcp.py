@@ -92,7 +92,9 @@ class TcpConnection(asyncio.Protocol):
             return
         try:
             session.touch()
-            for line in self.splitter.feed(data):
+            lines = self.splitter.feed(data)
+            session.unfinished(self.splitter.pending, bool(lines))
+            for line in lines:
                 session.receive(line)
                 if session.closed:
                     break

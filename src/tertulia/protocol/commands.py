@@ -15,6 +15,7 @@ users will see are scrubbed here (:func:`~tertulia.protocol.names.clean_text`).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import re
@@ -23,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from tertulia.protocol.errors import ErrorCode, ProtocolError
+from tertulia.protocol.messages import Ref
 from tertulia.protocol.names import clean_text, scrub, validate_name, validate_room
 
 PREFIX = "@<-"
@@ -52,6 +54,17 @@ class Verb(StrEnum):
     PONG = "PONG"
     HELP = "HELP"
     QUIT = "QUIT"
+    # Extensions (docs/reference/protocol.md, "Moderation").
+    KICK = "KICK"
+    BAN = "BAN"
+    UNBAN = "UNBAN"
+    MUTE = "MUTE"
+    UNMUTE = "UNMUTE"
+    ANNOUNCE = "ANNOUNCE"
+    MODE = "MODE"
+    VOICE = "VOICE"
+    DEVOICE = "DEVOICE"
+    INVITE = "INVITE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +73,8 @@ class VerbSpec:
 
     usage: str
     before_identify: bool = False
+    #: Only operators may use it; HELP lists it only to them.
+    operator: bool = False
 
 
 #: The verb table; HELP and the reference docs are generated from it.
@@ -87,7 +102,29 @@ VERBS: dict[Verb, VerbSpec] = {
     Verb.PONG: VerbSpec("PONG token - answer the server's PING", True),
     Verb.HELP: VerbSpec("HELP [verb] - the command list, or one command's usage", True),
     Verb.QUIT: VerbSpec("QUIT [reason] - leave the chat", True),
+    Verb.KICK: VerbSpec(
+        "KICK #room name [reason] - put someone out of a room (#general: disconnect)"
+    ),
+    Verb.BAN: VerbSpec(
+        "BAN name|address [duration] [reason] - keep a name or address out (10m, 2h, 1d)",
+        operator=True,
+    ),
+    Verb.UNBAN: VerbSpec("UNBAN name|address - lift a ban", operator=True),
+    Verb.MUTE: VerbSpec("MUTE #room name [duration] - stop someone speaking in a room"),
+    Verb.UNMUTE: VerbSpec("UNMUTE #room name - let a muted user speak again"),
+    Verb.ANNOUNCE: VerbSpec("ANNOUNCE text - a NOTICE to everyone connected", operator=True),
+    Verb.MODE: VerbSpec("MODE #room [+m|-m|+i|-i] - read or set moderated (m), invite-only (i)"),
+    Verb.VOICE: VerbSpec("VOICE #room name - give the right to speak in a moderated room"),
+    Verb.DEVOICE: VerbSpec("DEVOICE #room name - take the right to speak back"),
+    Verb.INVITE: VerbSpec("INVITE #room name - let someone join an invite-only room"),
 }
+
+#: The longest ban or mute: ten years (longer is written without a duration).
+DURATION_MAX = 10 * 365 * 86400
+_DURATION_RE = re.compile(r"([0-9]{1,9})([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: Room mode changes: + or - and the letters m (moderated) and i (invite-only).
+_MODE_RE = re.compile(r"[+-][mi]+")
 
 _VERB_BY_NAME = {verb.value: verb for verb in Verb}
 _COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
@@ -119,6 +156,10 @@ class Command:
     token: str | None = None
     reason: str | None = None
     mode: str | None = None
+    #: A ban's target: a name (validated) or an address or network (normalized).
+    target: str | None = None
+    #: Seconds of a ban or mute; None means until lifted.
+    duration: int | None = None
     plain: bool = False
     ref: str | int | float | None = None
 
@@ -173,6 +214,62 @@ def _extra_words(verb: Verb) -> ProtocolError:
 
 def _missing(what: str, verb: Verb) -> ProtocolError:
     return ProtocolError(ErrorCode.MISSING_ARGUMENT, f"{what} missing; usage: {VERBS[verb].usage}")
+
+
+def is_duration(word: str) -> bool:
+    """True when ``word`` is written as a duration (``30s``, ``10m``, ``2h``, ``1d``, ``1w``)."""
+    return _DURATION_RE.fullmatch(word.lower()) is not None
+
+
+def parse_duration(word: str) -> int:
+    """Seconds of a duration such as ``10m``; at most :data:`DURATION_MAX`.
+
+    Raises:
+        ProtocolError: ``BAD_ARGUMENT`` for anything else, or for zero.
+    """
+    match = _DURATION_RE.fullmatch(word.lower())
+    if match is None:
+        raise ProtocolError(
+            ErrorCode.BAD_ARGUMENT,
+            f"not a duration: {scrub(word)[:20]}; write 30s, 10m, 2h, 1d or 1w",
+        )
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ProtocolError(ErrorCode.BAD_ARGUMENT, "a duration is longer than zero")
+    return min(seconds, DURATION_MAX)
+
+
+def parse_target(word: str) -> str:
+    """A ban target: an IP address or network (normalized, ``203.0.113.0/24``) or a name.
+
+    Names start with a letter and never contain ``:`` or ``/``, so an address
+    is never mistaken for a name.
+
+    Raises:
+        ProtocolError: ``INVALID_NAME`` when it is neither.
+    """
+    if word[:1].isdigit() or ":" in word or "/" in word:
+        try:
+            network = ipaddress.ip_network(word, strict=False)
+        except ValueError:
+            raise ProtocolError(
+                ErrorCode.BAD_ARGUMENT, f"not an address or network: {scrub(word)[:45]}"
+            ) from None
+        if network.num_addresses == 1:
+            return str(network.network_address)
+        return str(network)
+    return validate_name(word)
+
+
+def is_address(target: str) -> bool:
+    """True for a target from :func:`parse_target` that is an address or network."""
+    return not target[:1].isalpha()
+
+
+def _room_mode(word: str) -> str:
+    if not _MODE_RE.fullmatch(word):
+        raise ProtocolError(ErrorCode.BAD_ARGUMENT, f"usage: {VERBS[Verb.MODE].usage}")
+    return word
 
 
 def _mode(value: str, allowed: tuple[str, str], verb: Verb) -> str:
@@ -276,6 +373,49 @@ def text_args(verb: Verb, rest: str) -> Command:
         return Command(verb)
     if verb is Verb.QUIT:
         return Command(verb, reason=scrub(rest) or None)
+    return _moderation_text(verb, rest)
+
+
+def _moderation_text(verb: Verb, rest: str) -> Command:
+    """The arguments of the moderation verbs (text mode)."""
+    if verb is Verb.ANNOUNCE:
+        if not rest:
+            raise _missing("text", verb)
+        return Command(verb, text=clean_text(rest))
+    first, tail = _take(rest)
+    if verb is Verb.BAN or verb is Verb.UNBAN:
+        if not first:
+            raise _missing("name or address", verb)
+        target = parse_target(first)
+        if verb is Verb.UNBAN:
+            if tail:
+                raise _extra_words(verb)
+            return Command(verb, target=target)
+        word, rest = _take(tail)
+        duration = None
+        if word and is_duration(word):
+            duration, tail = parse_duration(word), rest
+        return Command(verb, target=target, duration=duration, reason=scrub(tail) or None)
+    if not first:
+        raise _missing("room", verb)
+    room = validate_room(first)
+    word, rest = _take(tail)
+    if verb is Verb.MODE:
+        if rest:
+            raise _extra_words(verb)
+        return Command(verb, room=room, mode=_room_mode(word) if word else None)
+    if not word:
+        raise _missing("name", verb)
+    name = validate_name(word)
+    if verb is Verb.KICK:
+        return Command(verb, room=room, name=name, reason=scrub(rest) or None)
+    if verb is Verb.MUTE:
+        duration = parse_duration(rest) if rest else None
+        return Command(verb, room=room, name=name, duration=duration)
+    if verb in (Verb.UNMUTE, Verb.VOICE, Verb.DEVOICE, Verb.INVITE):
+        if rest:
+            raise _extra_words(verb)
+        return Command(verb, room=room, name=name)
     raise AssertionError(f"verb without a parser: {verb}")  # pragma: no cover
 
 
@@ -438,6 +578,56 @@ def json_args(verb: Verb, obj: Json) -> Command:
     if verb is Verb.QUIT:
         reason = field("reason")
         return Command(verb, reason=scrub(reason) if reason else None, ref=ref)
+    return _moderation_json(verb, obj, ref)
+
+
+def _json_duration(obj: Json, verb: Verb) -> int | None:
+    """``duration``: a text such as ``"10m"``, or a whole number of seconds."""
+    value = obj.get("duration")
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ProtocolError(ErrorCode.BAD_ARGUMENT, "a duration is longer than zero")
+        return min(value, DURATION_MAX)
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ProtocolError(ErrorCode.BAD_ARGUMENT, '"duration" is a text such as "10m" or seconds')
+
+
+def _moderation_json(verb: Verb, obj: Json, ref: Ref) -> Command:
+    """The named fields of the moderation verbs (JSON mode)."""
+
+    def field(key: str, required: bool = False) -> str | None:
+        return _str_field(obj, key, verb, required)
+
+    if verb is Verb.ANNOUNCE:
+        return Command(verb, text=clean_text(field("text", True) or ""), ref=ref)
+    if verb is Verb.BAN or verb is Verb.UNBAN:
+        target = parse_target(field("target", True) or "")
+        if verb is Verb.UNBAN:
+            return Command(verb, target=target, ref=ref)
+        reason = field("reason")
+        return Command(
+            verb,
+            target=target,
+            duration=_json_duration(obj, verb),
+            reason=scrub(reason) or None if reason else None,
+            ref=ref,
+        )
+    room = validate_room(field("room", True) or "")
+    if verb is Verb.MODE:
+        mode = field("mode")
+        return Command(verb, room=room, mode=_room_mode(mode) if mode else None, ref=ref)
+    name = validate_name(field("name", True) or "")
+    if verb is Verb.KICK:
+        reason = field("reason")
+        reason = scrub(reason) or None if reason else None
+        return Command(verb, room=room, name=name, reason=reason, ref=ref)
+    if verb is Verb.MUTE:
+        return Command(verb, room=room, name=name, duration=_json_duration(obj, verb), ref=ref)
+    if verb in (Verb.UNMUTE, Verb.VOICE, Verb.DEVOICE, Verb.INVITE):
+        return Command(verb, room=room, name=name, ref=ref)
     raise AssertionError(f"verb without a parser: {verb}")  # pragma: no cover
 
 

@@ -37,6 +37,16 @@ OK_FIELDS: dict[str, tuple[str, ...]] = {
     "PROTO": ("mode",),
     "PING": ("token",),
     "HELP": (),
+    "KICK": ("room", "name"),
+    "BAN": ("target", "until"),
+    "UNBAN": ("target",),
+    "MUTE": ("room", "name", "until"),
+    "UNMUTE": ("room", "name"),
+    "ANNOUNCE": ("count",),
+    "MODE": ("room", "modes"),
+    "VOICE": ("room", "name"),
+    "DEVOICE": ("room", "name"),
+    "INVITE": ("room", "name"),
 }
 
 

@@ -86,6 +86,11 @@ class LineSplitter:
         """Bytes held for an unfinished line (never more than ``max_line + 1``)."""
         return len(self._buf)
 
+    @property
+    def pending(self) -> bool:
+        """True while a line has begun and not ended (kept, or being discarded)."""
+        return bool(self._buf) or self._discarding
+
     def feed(self, data: bytes) -> list[Line]:
         """Take the next chunk of the stream; return the lines it completes."""
         out: list[Line] = []

@@ -9,6 +9,11 @@ Invariants:
 * :func:`scrub` removes every character that could drive a terminal (C0 and
   C1 controls except TAB, DEL, bidi overrides and isolates), so no client can
   make another user's terminal run an escape sequence.
+* Names and rooms cannot be made to look like others: they may not hold
+  characters that show nothing (:data:`_INVISIBLE`: fillers and joiners that
+  Unicode files as letters or marks), nor mix Latin, Greek and Cyrillic
+  letters, whose lookalikes (Latin ``a``, Cyrillic ``а``) would let
+  ``Аna`` pass for ``Ana``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,16 @@ GENERAL = "#general"
 # PROTOCOL.md §1: never relayed.  TAB (U+0009) is deliberately absent.
 _NEVER_RELAYED = "\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069"
 _SCRUB_RE = re.compile(f"[{_NEVER_RELAYED}]")
+
+# Letters and marks that draw nothing: the combining grapheme joiner, Hangul
+# and Khmer fillers, Mongolian and other variation selectors.  (Zero-width
+# spaces and joiners are format characters, already outside the allowed set.)
+_INVISIBLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
+    "\U000e0100-\U000e01ef]"
+)
+#: Scripts whose letters are easily taken for one another's.
+_CONFUSABLE_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC"})
 
 
 def fold(text: str) -> str:
@@ -66,6 +81,21 @@ def _check_chars(body: str) -> bool:
     return all(_allowed_char(ch) for ch in body)
 
 
+def _lookalike_problem(form: str) -> str:
+    """Why a name or room (NFKC form) could pass for another, or "" if it cannot."""
+    if _INVISIBLE.search(form):
+        return "has a character that shows nothing"
+    scripts = set()
+    for ch in form:
+        if unicodedata.category(ch)[0] == "L":
+            script = unicodedata.name(ch, "").partition(" ")[0]
+            if script in _CONFUSABLE_SCRIPTS:
+                scripts.add(script)
+    if len(scripts) > 1:
+        return "mixes Latin, Greek or Cyrillic letters, which look alike"
+    return ""
+
+
 def validate_name(name: str) -> str:
     """Check a user name and return it as typed.
 
@@ -84,6 +114,9 @@ def validate_name(name: str) -> str:
         raise ProtocolError(
             ErrorCode.INVALID_NAME, "a name has only letters, digits, marks, '_', '-' and '.'"
         )
+    problem = _lookalike_problem(form)
+    if problem:
+        raise ProtocolError(ErrorCode.INVALID_NAME, f"a name that {problem} is refused")
     return name
 
 
@@ -110,4 +143,7 @@ def validate_room(room: str) -> str:
         raise ProtocolError(
             ErrorCode.INVALID_ROOM, "a room name has only letters, digits, marks, '_', '-' and '.'"
         )
+    problem = _lookalike_problem(form)
+    if problem:
+        raise ProtocolError(ErrorCode.INVALID_ROOM, f"a room name that {problem} is refused")
     return room

@@ -186,7 +186,14 @@ class Server:
             self._close_listeners()
             raise
         self._hasher = ThreadedHasher(loop)
-        self.hub = Hub(config.core(__version__), self.store, self._hasher, snapshot, bus=self.bus)
+        self.hub = Hub(
+            config.core(__version__),
+            self.store,
+            self._hasher,
+            snapshot,
+            later=loop.call_later,
+            bus=self.bus,
+        )
         await self._listener.start_serving()
         if self._http_socket is not None:
             from tertulia.frontends.http import HttpFrontend
@@ -208,6 +215,10 @@ class Server:
             tls_where,
             self.store.description,
         )
+        if self.config.operators:
+            logger.info("operators: %s", ", ".join(self.config.operators))
+        for name in self.hub.operators_without_account():
+            logger.warning("operator %s has no account, so no rights until it REGISTERs", name)
         if self.http_port is not None:
             logger.info(
                 "web page on http://%s:%d/ (WebSocket at /ws)",
@@ -244,7 +255,8 @@ class Server:
     async def _tick(self) -> None:
         """Drive the hub's timeouts (identify, ping)."""
         c = self.config
-        periods = [p for p in (c.identify_timeout, c.ping_interval, c.ping_timeout) if p > 0]
+        timers = (c.identify_timeout, c.ping_interval, c.ping_timeout, c.line_timeout)
+        periods = [p for p in timers if p > 0]
         period = min([1.0, *[p / 4 for p in periods]])
         assert self.hub is not None
         while True:

@@ -9,6 +9,7 @@ names the option and says what it takes.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 import tomllib
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from tertulia.core.settings import CoreSettings
+from tertulia.protocol.errors import ProtocolError
+from tertulia.protocol.names import fold, validate_name
 
 
 class ConfigError(Exception):
@@ -38,6 +41,8 @@ class Option:
     minimum: float | None = 0
     maximum: float | None = None
     choices: tuple[str, ...] | None = None
+    #: For a list option (kind tuple): what each item is, "name" or "network".
+    item: str = "name"
 
     @property
     def flag(self) -> str:
@@ -103,8 +108,58 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("max_connections", int, 10000, "connections in all", 1),
     Option("max_per_ip", int, 100, "connections from one address", 1),
+    Option(
+        "connect_rate",
+        float,
+        5.0,
+        "new connections per second from one address (0 = no limit)",
+        0,
+    ),
+    Option("connect_burst", int, 30, "new connections from one address at once", 1),
+    Option("max_rooms", int, 200, "rooms one user may be in at once, #general included", 1),
+    Option(
+        "connect_exempt",
+        tuple,
+        ("127.0.0.0/8", "::1"),
+        "addresses or networks --connect-rate does not limit (comma-separated)",
+        None,
+        item="network",
+    ),
+    Option(
+        "line_timeout",
+        float,
+        30.0,
+        "seconds an unfinished line may take before the connection is cut (0 = no limit)",
+        0,
+    ),
     Option("presence_limit", int, 250, "largest room whose members get JOIN/LEAVE/QUIT lines", 0),
+    Option(
+        "auth_delay",
+        float,
+        1.0,
+        "seconds between password checks for one name or address after the first 3,"
+        " doubling each time up to 30 (0 = no delay; the lock still applies)",
+        0,
+        60,
+    ),
+    Option("auth_lock_after", int, 10, "failed passwords that lock a name or address", 1),
+    Option("auth_lock_for", float, 300.0, "seconds such a lock lasts", 0),
+    Option(
+        "offline_limit",
+        int,
+        100,
+        "private messages kept for one offline registered user (0 = none)",
+        0,
+        10000,
+    ),
     Option("log_level", str, "info", "logging level", None, None, LOG_LEVELS),
+    Option(
+        "operators",
+        tuple,
+        (),
+        "names whose accounts may moderate (a TOML list, or comma-separated as a flag)",
+        None,
+    ),
     Option(
         "http_port",
         int,
@@ -148,8 +203,18 @@ class Config:
     max_errors: int = 50
     max_connections: int = 10000
     max_per_ip: int = 100
+    connect_rate: float = 5.0
+    connect_burst: int = 30
+    max_rooms: int = 200
+    connect_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1")
+    line_timeout: float = 30.0
     presence_limit: int = 250
+    auth_delay: float = 1.0
+    auth_lock_after: int = 10
+    auth_lock_for: float = 300.0
+    offline_limit: int = 100
     log_level: str = "info"
+    operators: tuple[str, ...] = ()
     http_port: int = 8080
     allowed_origins: str = ""
 
@@ -190,6 +255,8 @@ def check(option: Option, raw: Any, where: str) -> Any:
             value = float(raw)
             if not math.isfinite(value):
                 raise ValueError
+        elif option.kind is tuple:
+            return _items(raw, where, option.item)
         else:
             what += " a text"
             if not isinstance(raw, str):
@@ -225,6 +292,47 @@ def check(option: Option, raw: Any, where: str) -> Any:
     if option.kind in (int, float) and high is not None and value > high:
         raise ConfigError(f"{what} from {_show(low)} to {_show(high)}, not {raw!r}")
     return value
+
+
+def _items(raw: Any, where: str, kind: str) -> tuple[str, ...]:
+    """A list of names or networks: a TOML list of strings, or one comma-separated string.
+
+    Names are checked as IDENTIFY checks them; networks (``10.0.0.0/8``,
+    ``::1``) are normalized.
+
+    Raises:
+        ConfigError: not a list of strings, a bad item, or an item twice.
+    """
+    what = "names" if kind == "name" else "addresses or networks"
+    if isinstance(raw, str):
+        items: list[Any] = [part.strip() for part in raw.split(",") if part.strip()]
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise ConfigError(f"{where} takes a list of {what}, not {raw!r}")
+    out: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"{where} takes a list of {what}, not {item!r}")
+        if kind == "name":
+            try:
+                value = validate_name(item.strip())
+            except ProtocolError as exc:
+                raise ConfigError(
+                    f"{where}: {item!r} is not a valid name ({exc.message})"
+                ) from None
+            key = fold(value)
+        else:
+            try:
+                value = key = str(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise ConfigError(f"{where}: {item!r} is not an address or network") from None
+        if key in seen:
+            raise ConfigError(f"{where}: {item!r} is listed twice")
+        seen.add(key)
+        out.append(value)
+    return tuple(out)
 
 
 def parse_origins(text: str) -> frozenset[str]:
@@ -277,7 +385,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--config", metavar="FILE", help="a TOML file with the same keys as these flags"
     )
     for option in OPTIONS:
-        shown = option.default if option.default != "" else None
+        shown: Any = option.default if option.default != "" else None
+        if isinstance(shown, tuple):
+            shown = ",".join(shown) or "none"
         help_text = (
             option.help
             if option.choices is None

@@ -26,15 +26,22 @@ import asyncio
 import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 from tertulia.core.ports import (
     Account,
     AccountFeed,
     AppendDone,
+    AuditDone,
+    AuditEntry,
+    Ban,
     Draft,
     Feed,
     HistoryDone,
+    KeepDone,
+    KeptDone,
+    KeptPrivate,
     RoomRecord,
     Snapshot,
     StoredMessage,
@@ -77,7 +84,11 @@ class MemoryStore:
         self._rooms: dict[str, RoomRecord] = {}
         self._accounts: dict[str, Account] = {}
         self._messages: dict[str, _Room] = {}
+        self._kept: dict[str, list[KeptPrivate]] = {}
+        self._bans: dict[tuple[str, str], Ban] = {}
+        self._audit: list[AuditEntry] = []
         self._next_id = 1
+        self._next_kept = 1
         self._closed = False
         #: Set to make every operation fail with StoreUnavailable (an outage).
         self.failing = False
@@ -88,6 +99,7 @@ class MemoryStore:
         return Snapshot(
             rooms=[self._rooms[key] for key in sorted(self._rooms)],
             accounts=[self._accounts[key] for key in sorted(self._accounts)],
+            bans=[self._bans[key] for key in sorted(self._bans)],
         )
 
     def append(self, draft: Draft, done: AppendDone) -> None:
@@ -166,11 +178,68 @@ class MemoryStore:
         del feed, accounts
         return False
 
+    def save_ban(self, ban: Ban, done: WriteDone) -> None:
+        """Create or replace a ban."""
+        if self._unavailable(done):
+            return
+        self._bans[ban.kind, ban.key] = ban
+        self._later(done, None)
+
+    def delete_ban(self, kind: str, key: str, done: WriteDone) -> None:
+        """Forget a ban (no error if there is none)."""
+        if self._unavailable(done):
+            return
+        self._bans.pop((kind, key), None)
+        self._later(done, None)
+
+    def audit(self, entry: AuditEntry, done: WriteDone) -> None:
+        """Append one audit entry."""
+        if self._unavailable(done):
+            return
+        self._audit.append(entry)
+        self._later(done, None)
+
+    def read_audit(self, limit: int, done: AuditDone) -> None:
+        """The latest ``limit`` audit entries, oldest first."""
+        if self._unavailable(done):
+            return
+        self._later(done, self._audit[-limit:] if limit > 0 else [])
+
     def delete_account(self, key: str, done: WriteDone) -> None:
         """Forget an account (no error if there is none)."""
         if self._unavailable(done):
             return
         self._accounts.pop(key, None)
+        self._kept.pop(key, None)
+        self._later(done, None)
+
+    def keep_private(self, message: KeptPrivate, limit: int, done: KeepDone) -> None:
+        """Keep a message unless ``limit`` already wait for its recipient."""
+        if self._unavailable(done):
+            return
+        box = self._kept.setdefault(message.recipient_key, [])
+        if len(box) >= limit:
+            self._later(done, False)
+            return
+        box.append(replace(message, number=self._next_kept))
+        self._next_kept += 1
+        self._later(done, True)
+
+    def kept_privates(self, recipient_key: str, done: KeptDone) -> None:
+        """The messages kept for a user, oldest first."""
+        if self._unavailable(done):
+            return
+        self._later(done, list(self._kept.get(recipient_key, ())))
+
+    def drop_privates(self, recipient_key: str, up_to: int, done: WriteDone) -> None:
+        """Forget a user's kept messages numbered ``up_to`` or less."""
+        if self._unavailable(done):
+            return
+        box = [m for m in self._kept.get(recipient_key, ()) if m.number > up_to]
+        if box:
+            self._kept[recipient_key] = box
+        else:
+            self._kept.pop(recipient_key, None)
         self._later(done, None)
 
     async def close(self) -> None:

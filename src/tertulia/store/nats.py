@@ -96,9 +96,15 @@ from tertulia.core.ports import (
     Account,
     AccountFeed,
     AppendDone,
+    AuditDone,
+    AuditEntry,
+    Ban,
     Draft,
     Feed,
     HistoryDone,
+    KeepDone,
+    KeptDone,
+    KeptPrivate,
     RoomRecord,
     Snapshot,
     StoredMessage,
@@ -216,6 +222,24 @@ def encode_draft(draft: Draft) -> bytes:
     ).encode()
 
 
+def room_record(key: str, v: dict[str, Any]) -> RoomRecord:
+    """A room as the rooms bucket keeps it.
+
+    Raises:
+        KeyError, TypeError, ValueError: not one of ours.
+    """
+    return RoomRecord(
+        key,
+        str(v["room"]),
+        str(v.get("topic", "")),
+        str(v.get("creator", "")),
+        bool(v.get("moderated", False)),
+        bool(v.get("invite_only", False)),
+        tuple(str(k) for k in v.get("voiced", ())),
+        tuple(str(k) for k in v.get("invited", ())),
+    )
+
+
 def decode_message(seq: int, data: bytes) -> StoredMessage:
     """A stream message back as a stored message whose id is its sequence.
 
@@ -323,6 +347,11 @@ class NatsStore:
         self.subject_prefix = f"{prefix}.msg."
         self.rooms_bucket = f"{prefix}_rooms"
         self.accounts_bucket = f"{prefix}_accounts"
+        self.bans_bucket = f"{prefix}_bans"
+        self.audit_stream = f"{prefix.upper()}_AUDIT"
+        self.audit_subject = f"{prefix}.audit"
+        self.kept_stream = f"{prefix.upper()}_KEPT"
+        self.kept_prefix = f"{prefix}.kept."
         self.description = f"nats {','.join(self.servers)} (stream {self.stream})"
         self._history_per_room = history_per_room
         self._max_bytes = max_bytes
@@ -336,6 +365,7 @@ class NatsStore:
         self._js: JetStreamContext | None = None
         self._rooms_kv: KeyValue | None = None
         self._accounts_kv: KeyValue | None = None
+        self._bans_kv: KeyValue | None = None
         self._sub: JetStreamContext.PushSubscription | None = None
         # Submission order: the FIFO of slots, and the writer's inbox.
         self._slots: deque[_Slot] = deque()
@@ -507,9 +537,196 @@ class NatsStore:
             task.add_done_callback(self._tasks.discard)
 
     def save_room(self, record: RoomRecord, done: WriteDone) -> None:
-        """Put a room and its topic in the rooms bucket."""
-        value = json.dumps({"room": record.room, "topic": record.topic}, ensure_ascii=False)
+        """Put a room (topic, creator, modes, lists) in the rooms bucket."""
+        value = json.dumps(
+            {
+                "room": record.room,
+                "topic": record.topic,
+                "creator": record.creator,
+                "moderated": record.moderated,
+                "invite_only": record.invite_only,
+                "voiced": list(record.voiced),
+                "invited": list(record.invited),
+            },
+            ensure_ascii=False,
+        )
         self._put(self.rooms_bucket, record.key, value.encode(), done)
+
+    def save_ban(self, ban: Ban, done: WriteDone) -> None:
+        """Put a ban in the bans bucket (key: kind, then the key in hex)."""
+        value = json.dumps(
+            {
+                "target": ban.target,
+                "operator": ban.operator,
+                "reason": ban.reason,
+                "created": ban.created,
+                "expires": ban.expires,
+            },
+            ensure_ascii=False,
+        )
+        slot = self._submit(done)
+        if slot is not None:
+            subject = f"$KV.{self.bans_bucket}.{ban.kind}.{token(ban.key)}"
+            self._outbox.append((_Kind.PUT, slot, subject, value.encode(), ""))
+            self._wake.set()
+
+    def delete_ban(self, kind: str, key: str, done: WriteDone) -> None:
+        """Delete a ban from the bans bucket (no error if there is none)."""
+        slot = self._submit(done)
+        if slot is not None:
+            subject = f"$KV.{self.bans_bucket}.{kind}.{token(key)}"
+            self._outbox.append((_Kind.DELETE, slot, subject, b"", ""))
+            self._wake.set()
+
+    def audit(self, entry: AuditEntry, done: WriteDone) -> None:
+        """Append an entry to the audit stream."""
+        value = json.dumps(
+            {
+                "ts": entry.ts,
+                "operator": entry.operator,
+                "action": entry.action,
+                "target": entry.target,
+                "detail": entry.detail,
+            },
+            ensure_ascii=False,
+        )
+        slot = self._submit(done)
+        if slot is not None:
+            self._outbox.append((_Kind.PUT, slot, self.audit_subject, value.encode(), ""))
+            self._wake.set()
+
+    def read_audit(self, limit: int, done: AuditDone) -> None:
+        """The latest ``limit`` audit entries, oldest first."""
+        self._misc(done, functools.partial(self._read_audit, limit))
+
+    async def _read_audit(self, limit: int) -> list[AuditEntry]:
+        assert self._js is not None
+        if limit < 1:
+            return []
+        state = (await self._js.stream_info(self.audit_stream)).state
+        first, last = int(state.first_seq), int(state.last_seq)
+        if not state.messages:
+            return []
+        seqs = range(max(first, last - limit + 1), last + 1)
+        raws = await asyncio.gather(*(self._raw(self.audit_stream, seq) for seq in seqs))
+        out: list[AuditEntry] = []
+        for raw in raws:
+            if raw is None:
+                continue
+            try:
+                v = json.loads(raw)
+                out.append(
+                    AuditEntry(
+                        str(v["ts"]),
+                        str(v["operator"]),
+                        str(v["action"]),
+                        str(v["target"]),
+                        str(v.get("detail", "")),
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                logger.warning("stream %s: skipping a bad audit entry", self.audit_stream)
+        return out
+
+    def keep_private(self, message: KeptPrivate, limit: int, done: KeepDone) -> None:
+        """Keep a private message for an offline user, unless ``limit`` already wait."""
+        self._misc(done, functools.partial(self._keep_private, message, limit))
+
+    async def _keep_private(self, message: KeptPrivate, limit: int) -> bool:
+        assert self._js is not None
+        subject = self.kept_prefix + token(message.recipient_key)
+        info = await self._js.stream_info(self.kept_stream, subjects_filter=subject)
+        waiting = (info.state.subjects or {}).get(subject, 0)
+        if waiting >= limit:
+            return False
+        value = json.dumps(
+            {
+                "sender": message.sender,
+                "color": message.color,
+                "text": message.text,
+                "ts": message.ts,
+            },
+            ensure_ascii=False,
+        )
+        await self._js.publish(subject, value.encode(), timeout=self._ack_timeout)
+        return True
+
+    def kept_privates(self, recipient_key: str, done: KeptDone) -> None:
+        """Every message kept for a user, oldest first (they stay kept)."""
+        self._misc(done, functools.partial(self._kept_privates, recipient_key))
+
+    async def _kept_privates(self, recipient_key: str) -> list[KeptPrivate]:
+        assert self._js is not None
+        subject = self.kept_prefix + token(recipient_key)
+        out: list[KeptPrivate] = []
+        seq = 1
+        while True:
+            try:
+                raw = await self._js.get_msg(
+                    self.kept_stream, seq=seq, subject=subject, next=True, direct=True
+                )
+            except nats.js.errors.NotFoundError:
+                return out
+            seq = int(raw.seq or 0) + 1
+            try:
+                v = json.loads(raw.data or b"")
+                out.append(
+                    KeptPrivate(
+                        recipient_key,
+                        str(v["sender"]),
+                        str(v["color"]),
+                        str(v["text"]),
+                        str(v["ts"]),
+                        int(raw.seq or 0),
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                logger.warning("stream %s: skipping a bad kept message", self.kept_stream)
+
+    def drop_privates(self, recipient_key: str, up_to: int, done: WriteDone) -> None:
+        """Forget the messages kept for a user up to number ``up_to``."""
+        self._misc(done, functools.partial(self._drop_privates, recipient_key, up_to))
+
+    async def _drop_privates(self, recipient_key: str, up_to: int) -> None:
+        assert self._js is not None
+        subject = self.kept_prefix + token(recipient_key)
+        await self._js.purge_stream(self.kept_stream, seq=up_to + 1, subject=subject)
+
+    def _misc(self, done: _Done, work: Callable[[], Awaitable[object]]) -> None:
+        """An operation run once every operation submitted before it is complete."""
+        slot = self._submit(done)
+        if slot is None:
+            return
+        prior = [s for s in self._slots if not s.ready and s is not slot]
+        prior += list(self._appending)
+        task = asyncio.create_task(self._run_misc(slot, prior, work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_misc(
+        self, slot: _Slot, prior: list[_Slot], work: Callable[[], Awaitable[object]]
+    ) -> None:
+        for earlier in prior:
+            await earlier.wait()
+        slot.since = time.monotonic()
+        try:
+            result = await work()
+        except NATS_ERRORS as exc:
+            logger.warning("store %s: operation failed: %r", self.description, exc)
+            result = StoreUnavailable(f"{self.description}: operation failed")
+        except Exception:  # a bug; the caller still gets an answer, in order
+            logger.exception("store %s: operation failed", self.description)
+            result = StoreUnavailable(f"{self.description}: operation failed")
+        self._settle(slot, result)
+
+    async def _raw(self, stream: str, seq: int) -> bytes | None:
+        """One message's payload by sequence, or None if it is gone."""
+        assert self._js is not None
+        try:
+            raw = await self._js.get_msg(stream, seq=seq, direct=True)
+        except nats.js.errors.NotFoundError:
+            return None
+        return raw.data or b""
 
     def save_account(self, account: Account, done: WriteDone) -> None:
         """Put an account in the accounts bucket."""
@@ -520,12 +737,14 @@ class NatsStore:
         self._put(self.accounts_bucket, account.key, value.encode(), done)
 
     def delete_account(self, key: str, done: WriteDone) -> None:
-        """Delete an account from the accounts bucket (no error if there is none)."""
-        slot = self._submit(done)
-        if slot is not None:
-            subject = f"$KV.{self.accounts_bucket}.{token(key)}"
-            self._outbox.append((_Kind.DELETE, slot, subject, b"", ""))
-            self._wake.set()
+        """Delete an account and the private messages kept for it (no error if none)."""
+        self._misc(done, functools.partial(self._delete_account, key))
+
+    async def _delete_account(self, key: str) -> None:
+        assert self._accounts_kv is not None and self._js is not None
+        await self._accounts_kv.delete(token(key))
+        subject = self.kept_prefix + token(key)
+        await self._js.purge_stream(self.kept_stream, subject=subject)
 
     async def close(self) -> None:
         """Finish every submitted operation, then unsubscribe and close.  Idempotent."""
@@ -885,14 +1104,42 @@ class NatsStore:
         self._keep = max(1, int(info.config.max_msgs_per_subject or self._history_per_room))
         self._rooms_kv = await self._bucket(js, self.rooms_bucket)
         self._accounts_kv = await self._bucket(js, self.accounts_bucket)
-        rooms = [
-            RoomRecord(key, str(v["room"]), str(v.get("topic", "")))
-            for key, v in await self._read_bucket(self._rooms_kv, self.rooms_bucket)
-        ]
-        accounts = [
-            Account(key, str(v["name"]), str(v["password_hash"]), str(v["color"]))
-            for key, v in await self._read_bucket(self._accounts_kv, self.accounts_bucket)
-        ]
+        self._bans_kv = await self._bucket(js, self.bans_bucket)
+        await self._ensure_stream(js, self.audit_stream, [self.audit_subject], max_msgs=100_000)
+        await self._ensure_stream(js, self.kept_stream, [self.kept_prefix + "*"])
+        rooms: list[RoomRecord] = []
+        for raw, v in await self._read_bucket(self._rooms_kv, self.rooms_bucket):
+            try:
+                rooms.append(room_record(untoken(raw), v))
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                logger.warning("bucket %s: skipping bad entry %r", self.rooms_bucket, raw)
+        accounts: list[Account] = []
+        for raw, v in await self._read_bucket(self._accounts_kv, self.accounts_bucket):
+            try:
+                key = untoken(raw)
+                accounts.append(
+                    Account(key, str(v["name"]), str(v["password_hash"]), str(v["color"]))
+                )
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                logger.warning("bucket %s: skipping bad entry %r", self.accounts_bucket, raw)
+        bans: list[Ban] = []
+        for raw, v in await self._read_bucket(self._bans_kv, self.bans_bucket):
+            try:
+                kind, _, hexkey = raw.partition(".")
+                expires = v.get("expires")
+                bans.append(
+                    Ban(
+                        kind,
+                        untoken(hexkey),
+                        str(v["target"]),
+                        str(v["operator"]),
+                        str(v["reason"]),
+                        float(v["created"]),
+                        None if expires is None else float(expires),
+                    )
+                )
+            except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+                logger.warning("bucket %s: skipping bad entry %r", self.bans_bucket, raw)
         last = int(info.state.last_seq)
         self._sub = await self._subscribe(1)
         # Wait until the index holds everything the stream held at start (the
@@ -907,8 +1154,29 @@ class NatsStore:
             finally:
                 self._catching_up = None
         return Snapshot(
-            rooms=sorted(rooms, key=lambda r: r.key), accounts=sorted(accounts, key=lambda a: a.key)
+            rooms=sorted(rooms, key=lambda r: r.key),
+            accounts=sorted(accounts, key=lambda a: a.key),
+            bans=sorted(bans, key=lambda b: (b.kind, b.key)),
         )
+
+    async def _ensure_stream(
+        self, js: JetStreamContext, name: str, subjects: list[str], max_msgs: int = -1
+    ) -> None:
+        """Create a stream if it does not exist (file storage, direct get)."""
+        try:
+            await js.stream_info(name)
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(
+                StreamConfig(
+                    name=name,
+                    subjects=subjects,
+                    storage=StorageType.FILE,
+                    discard=DiscardPolicy.OLD,
+                    max_msgs=max_msgs,
+                    num_replicas=self._replicas,
+                    allow_direct=True,
+                )
+            )
 
     async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
         """An ordered consumer over the whole stream from sequence ``start``."""
@@ -968,7 +1236,7 @@ class NatsStore:
                     value = json.loads(entry.value or b"")
                     if not isinstance(value, dict):
                         raise ValueError("not an object")
-                    out.append((untoken(entry.key), value))
+                    out.append((str(entry.key), value))
                 except (ValueError, UnicodeDecodeError):
                     logger.warning("bucket %s: skipping bad entry %r", name, entry.key)
         finally:

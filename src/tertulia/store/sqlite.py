@@ -50,9 +50,15 @@ from tertulia.core.ports import (
     Account,
     AccountFeed,
     AppendDone,
+    AuditDone,
+    AuditEntry,
+    Ban,
     Draft,
     Feed,
     HistoryDone,
+    KeepDone,
+    KeptDone,
+    KeptPrivate,
     RoomRecord,
     Snapshot,
     StoredMessage,
@@ -68,12 +74,13 @@ logger = logging.getLogger(__name__)
 MAX_BATCH: Final = 1024
 
 #: The schema version kept in ``PRAGMA user_version``.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 3
 
 _SYNCHRONOUS_MODES: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 _MAX_ROWID: Final = 2**63 - 1
 
-_SCHEMA: Final = f"""
+#: The schema of version 1, for a new file; _MIGRATIONS take it to SCHEMA_VERSION.
+_SCHEMA: Final = """
 BEGIN;
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -97,9 +104,58 @@ CREATE TABLE IF NOT EXISTS accounts (
     password_hash TEXT NOT NULL,
     color TEXT NOT NULL
 );
-PRAGMA user_version = {SCHEMA_VERSION};
+PRAGMA user_version = 1;
 COMMIT;
 """
+
+#: Schema changes, applied in order to a file of an older version: each
+#: script takes the schema from the version before it to its own.
+_MIGRATIONS: Final = {
+    # 2: moderation: room creators and modes, bans, the audit log.
+    2: """
+BEGIN;
+ALTER TABLE rooms ADD COLUMN creator TEXT NOT NULL DEFAULT '';
+ALTER TABLE rooms ADD COLUMN moderated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN invite_only INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rooms ADD COLUMN voiced TEXT NOT NULL DEFAULT '';
+ALTER TABLE rooms ADD COLUMN invited TEXT NOT NULL DEFAULT '';
+CREATE TABLE bans (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    target TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL,
+    PRIMARY KEY (kind, key)
+);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    operator TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+PRAGMA user_version = 2;
+COMMIT;
+""",
+    # 3: private messages kept for offline registered users.
+    3: """
+BEGIN;
+CREATE TABLE IF NOT EXISTS kept_privates (
+    number INTEGER PRIMARY KEY AUTOINCREMENT,
+    recipient_key TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    color TEXT NOT NULL,
+    text TEXT NOT NULL,
+    ts TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS kept_privates_recipient ON kept_privates (recipient_key, number);
+PRAGMA user_version = 3;
+COMMIT;
+""",
+}
 
 _INSERT_MESSAGE: Final = (
     "INSERT INTO messages (id, room_key, room, sender, color, text, kind, ts)"
@@ -117,10 +173,59 @@ _BETWEEN: Final = (
     f"SELECT {_COLUMNS} FROM messages WHERE room_key = ? AND id > ? AND id < ?"
     " ORDER BY id ASC LIMIT ?"
 )
-_UPSERT_ROOM: Final = (
-    "INSERT INTO rooms (key, room, topic) VALUES (?, ?, ?)"
-    " ON CONFLICT (key) DO UPDATE SET room = excluded.room, topic = excluded.topic"
+_KEPT: Final = (
+    "SELECT recipient_key, sender, color, text, ts, number FROM kept_privates"
+    " WHERE recipient_key = ? ORDER BY number"
 )
+_UPSERT_ROOM: Final = (
+    "INSERT INTO rooms (key, room, topic, creator, moderated, invite_only, voiced, invited)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET room = excluded.room, topic = excluded.topic,"
+    " creator = excluded.creator, moderated = excluded.moderated,"
+    " invite_only = excluded.invite_only, voiced = excluded.voiced, invited = excluded.invited"
+)
+_ROOM_COLUMNS: Final = "key, room, topic, creator, moderated, invite_only, voiced, invited"
+_UPSERT_BAN: Final = (
+    "INSERT INTO bans (kind, key, target, operator, reason, created, expires)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (kind, key) DO UPDATE SET target = excluded.target,"
+    " operator = excluded.operator, reason = excluded.reason, created = excluded.created,"
+    " expires = excluded.expires"
+)
+_DELETE_BAN: Final = "DELETE FROM bans WHERE kind = ? AND key = ?"
+_INSERT_AUDIT: Final = (
+    "INSERT INTO audit (ts, operator, action, target, detail) VALUES (?, ?, ?, ?, ?)"
+)
+_LATEST_AUDIT: Final = (
+    "SELECT ts, operator, action, target, detail FROM audit ORDER BY id DESC LIMIT ?"
+)
+
+
+def _room_row(r: RoomRecord) -> tuple[object, ...]:
+    return (
+        r.key,
+        r.room,
+        r.topic,
+        r.creator,
+        int(r.moderated),
+        int(r.invite_only),
+        " ".join(r.voiced),
+        " ".join(r.invited),
+    )
+
+
+def _room_record(row: tuple[Any, ...]) -> RoomRecord:
+    key, room, topic, creator, moderated, invite_only, voiced, invited = row
+    return RoomRecord(
+        key,
+        room,
+        topic,
+        creator,
+        bool(moderated),
+        bool(invite_only),
+        tuple(voiced.split()),
+        tuple(invited.split()),
+    )
 _UPSERT_ACCOUNT: Final = (
     "INSERT INTO accounts (key, name, password_hash, color) VALUES (?, ?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET name = excluded.name,"
@@ -140,7 +245,14 @@ class _Kind(enum.Enum):
     HISTORY = "history"
     ROOM = "room"
     ACCOUNT = "account"
+    BAN = "ban"
+    UNBAN = "unban"
+    AUDIT = "audit"
+    READ_AUDIT = "read_audit"
     DELETE_ACCOUNT = "delete_account"
+    KEEP = "keep"
+    KEPT = "kept"
+    DROP = "drop"
     STOP = "stop"
 
 
@@ -301,10 +413,23 @@ class SqliteStore:
 
     def save_account(self, account: Account, done: WriteDone) -> None:
         """Queue an insert-or-replace of an account."""
-        if self._state is _State.OPEN:
-            self._queue.put((_Kind.ACCOUNT, done, account))
-        else:
-            self._reject(done)
+        self._submit(_Kind.ACCOUNT, done, account)
+
+    def save_ban(self, ban: Ban, done: WriteDone) -> None:
+        """Queue an insert-or-replace of a ban."""
+        self._submit(_Kind.BAN, done, ban)
+
+    def delete_ban(self, kind: str, key: str, done: WriteDone) -> None:
+        """Queue the removal of a ban."""
+        self._submit(_Kind.UNBAN, done, (kind, key))
+
+    def audit(self, entry: AuditEntry, done: WriteDone) -> None:
+        """Queue one audit log entry."""
+        self._submit(_Kind.AUDIT, done, entry)
+
+    def read_audit(self, limit: int, done: AuditDone) -> None:
+        """Queue a read of the latest ``limit`` audit entries (oldest first)."""
+        self._submit(_Kind.READ_AUDIT, done, limit)
 
     def follow(self, feed: Feed, accounts: AccountFeed) -> bool:
         """One process, one order: nothing to follow (see Store.follow)."""
@@ -312,9 +437,24 @@ class SqliteStore:
         return False
 
     def delete_account(self, key: str, done: WriteDone) -> None:
-        """Queue the removal of an account (no error if there is none)."""
+        """Queue the removal of an account and of its kept messages."""
+        self._submit(_Kind.DELETE_ACCOUNT, done, key)
+
+    def keep_private(self, message: KeptPrivate, limit: int, done: KeepDone) -> None:
+        """Queue keeping a private message, unless ``limit`` already wait."""
+        self._submit(_Kind.KEEP, done, (message, limit))
+
+    def kept_privates(self, recipient_key: str, done: KeptDone) -> None:
+        """Queue a read of the messages kept for a user, oldest first."""
+        self._submit(_Kind.KEPT, done, recipient_key)
+
+    def drop_privates(self, recipient_key: str, up_to: int, done: WriteDone) -> None:
+        """Queue forgetting a user's kept messages numbered ``up_to`` or less."""
+        self._submit(_Kind.DROP, done, (recipient_key, up_to))
+
+    def _submit(self, kind: _Kind, done: _Done, payload: object) -> None:
         if self._state is _State.OPEN:
-            self._queue.put((_Kind.DELETE_ACCOUNT, done, key))
+            self._queue.put((kind, done, payload))
         else:
             self._reject(done)
 
@@ -404,15 +544,27 @@ class SqliteStore:
             raise StoreUnavailable(
                 f"{self._path} has schema version {version}; this server knows {SCHEMA_VERSION}"
             )
-        conn.executescript(_SCHEMA)
+        if version == 0:
+            conn.executescript(_SCHEMA)
+            version = 1
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            logger.info("store %s: upgrading the schema to version %d", self._path, step)
+            conn.executescript(_MIGRATIONS[step])
         (seq,) = conn.execute(
             "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'messages'"
         ).fetchone()
         (top,) = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()
         self._next_id = max(int(seq), int(top)) + 1
         rooms = [
-            RoomRecord(key, room, topic)
-            for key, room, topic in conn.execute("SELECT key, room, topic FROM rooms ORDER BY key")
+            _room_record(row)
+            for row in conn.execute(f"SELECT {_ROOM_COLUMNS} FROM rooms ORDER BY key")
+        ]
+        bans = [
+            Ban(*row)
+            for row in conn.execute(
+                "SELECT kind, key, target, operator, reason, created, expires FROM bans"
+                " ORDER BY kind, key"
+            )
         ]
         accounts = [
             Account(*row)
@@ -420,7 +572,7 @@ class SqliteStore:
                 "SELECT key, name, password_hash, color FROM accounts ORDER BY key"
             )
         ]
-        return Snapshot(rooms=rooms, accounts=accounts)
+        return Snapshot(rooms=rooms, accounts=accounts, bans=bans)
 
     def _disconnect(self) -> None:
         """Checkpoint the WAL into the main file and close the connection."""
@@ -492,14 +644,42 @@ class SqliteStore:
                 if kind is _Kind.HISTORY:
                     out.append((done, self._read_history(conn, *payload)))
                 elif kind is _Kind.ROOM:
-                    conn.execute(_UPSERT_ROOM, (payload.key, payload.room, payload.topic))
+                    conn.execute(_UPSERT_ROOM, _room_row(payload))
                     out.append((done, None))
                 elif kind is _Kind.ACCOUNT:
                     a = payload
                     conn.execute(_UPSERT_ACCOUNT, (a.key, a.name, a.password_hash, a.color))
                     out.append((done, None))
+                elif kind is _Kind.BAN:
+                    b = payload
+                    row = (b.kind, b.key, b.target, b.operator, b.reason, b.created, b.expires)
+                    conn.execute(_UPSERT_BAN, row)
+                    out.append((done, None))
+                elif kind is _Kind.UNBAN:
+                    conn.execute(_DELETE_BAN, payload)
+                    out.append((done, None))
+                elif kind is _Kind.AUDIT:
+                    e = payload
+                    conn.execute(_INSERT_AUDIT, (e.ts, e.operator, e.action, e.target, e.detail))
+                    out.append((done, None))
+                elif kind is _Kind.READ_AUDIT:
+                    entries = conn.execute(_LATEST_AUDIT, (max(0, payload),)).fetchall()
+                    entries.reverse()
+                    out.append((done, [AuditEntry(*e) for e in entries]))
                 elif kind is _Kind.DELETE_ACCOUNT:
                     conn.execute("DELETE FROM accounts WHERE key = ?", (payload,))
+                    conn.execute("DELETE FROM kept_privates WHERE recipient_key = ?", (payload,))
+                    out.append((done, None))
+                elif kind is _Kind.KEEP:
+                    out.append((done, self._keep(conn, *payload)))
+                elif kind is _Kind.KEPT:
+                    kept = conn.execute(_KEPT, (payload,)).fetchall()
+                    out.append((done, [KeptPrivate(*row) for row in kept]))
+                elif kind is _Kind.DROP:
+                    conn.execute(
+                        "DELETE FROM kept_privates WHERE recipient_key = ? AND number <= ?",
+                        payload,
+                    )
                     out.append((done, None))
                 else:  # pragma: no cover - the marker is removed by _serve
                     raise AssertionError(f"unexpected operation {kind}")
@@ -528,6 +708,23 @@ class SqliteStore:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             logger.exception("store %s: rollback failed", self._path)
+
+    @staticmethod
+    def _keep(conn: sqlite3.Connection, message: KeptPrivate, limit: int) -> bool:
+        """Insert a kept message unless ``limit`` already wait (same transaction)."""
+        (waiting,) = conn.execute(
+            "SELECT count(*) FROM kept_privates WHERE recipient_key = ?",
+            (message.recipient_key,),
+        ).fetchone()
+        if waiting >= limit:
+            return False
+        m = message
+        conn.execute(
+            "INSERT INTO kept_privates (recipient_key, sender, color, text, ts)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (m.recipient_key, m.sender, m.color, m.text, m.ts),
+        )
+        return True
 
     @staticmethod
     def _read_history(

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import ssl
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tertulia.client.servers import DEFAULT_PORT, DEFAULT_TLS_PORT, Address, parse_servers
 from tertulia.client.tui.app import TertuliaApp
 from tertulia.client.tui.render import render_message
 from tertulia.client.tui.widgets import NameScreen
@@ -33,21 +35,23 @@ if TYPE_CHECKING:
 __all__ = ["NameScreen", "TertuliaApp", "main_from_args", "render_message", "run"]
 
 
-def run(host: str, port: int, name: str | None = None, tls: ssl.SSLContext | None = None) -> int:
+def run(host: str, port: int, name: str | None = None, tls: ssl.SSLContext | None = None,
+        servers: Sequence[Address] | None = None) -> int:
     """Run the full-screen client; return the exit status."""
-    app = TertuliaApp(host, port, name, tls=tls)
+    app = TertuliaApp(host, port, name, tls=tls, servers=servers)
     result = app.run()
     return result if isinstance(result, int) else 0
 
 
-def main_from_args(address: str | None, name: str | None, tls: TlsChoice | None = None) -> int:
-    """``tertulia connect [HOST[:PORT]] [--name NAME] [--tls [--insecure] [--ca FILE]]``."""
-    from tertulia.client.plain import DEFAULT_PORT, DEFAULT_TLS_PORT, parse_address
-
+def main_from_args(addresses: Sequence[str] | None, name: str | None,
+                   tls: TlsChoice | None = None) -> int:
+    """``tertulia connect [HOST[:PORT]...] [--server A,B] [--name NAME]
+    [--tls [--insecure] [--ca FILE]]``."""
     try:
-        host, port = parse_address(address, DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
+        servers = parse_servers(addresses, DEFAULT_TLS_PORT if tls else DEFAULT_PORT)
         context = tls.context() if tls else None
     except (ValueError, OSError) as exc:
         print(f"tertulia: {exc}", file=sys.stderr)
         return 2
-    return run(host, port, name, context)
+    host, port = servers[0]
+    return run(host, port, name, context, servers)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ssl
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -25,9 +26,11 @@ from textual.widgets.option_list import Option
 
 from tertulia.client.connection import Connection, ConnectionClosed
 from tertulia.client.i18n import _
+from tertulia.client.servers import Address
 from tertulia.client.tui import commands, session
 from tertulia.client.tui.model import GENERAL, Conversation, Entry
 from tertulia.client.tui.render import (
+    ERROR_STYLE,
     MENTION_NOTICE_STYLE,
     NOTICE_STYLE,
     TIME_STYLE,
@@ -78,12 +81,19 @@ class TertuliaApp(App[int]):
 
     def __init__(self, host: str, port: int, name: str | None = None,
                  backoff: float = session.BACKOFF_FIRST,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, *,
+                 servers: Sequence[Address] | None = None,
+                 backoff_max: float = session.BACKOFF_MAX) -> None:
+        """Chat on ``host:port``, or on the first of ``servers`` that answers."""
         super().__init__()
-        self.host, self.port = host, port
+        self.servers = list(servers) if servers else [(host, port)]
+        #: The server connected to (or tried last).
+        self.host, self.port = self.servers[0]
         #: The client SSL context with ``--tls``; None for plain TCP.
         self.tls = tls
-        self.backoff = backoff
+        self.backoff, self.backoff_max = backoff, backoff_max
+        #: The password of a registered name, once the user gave it (kept for reconnecting).
+        self.password: str | None = None
         self.me = name or ""
         self.my_color = ""
         self.conn: Connection | None = None
@@ -91,7 +101,7 @@ class TertuliaApp(App[int]):
         self.current = ""
         self.quitting = False
         self.identified = False
-        self.name_wanted: asyncio.Future[str] | None = None
+        self.name_wanted: asyncio.Future[str | None] | None = None
         self.name_screen: NameScreen | None = None
         self._ctrl_c_at = -1e9
         #: What the members list and the topic line show (for tests and screen readers).
@@ -266,7 +276,8 @@ class TertuliaApp(App[int]):
             if rooms.content_size.width > 4:  # one line each, cut with "…"
                 label.truncate(rooms.content_size.width - 3, overflow="ellipsis")
             options.append(Option(label, id=conv.key))
-        rooms.set_options(options)
+        rooms.clear_options()
+        rooms.add_options(options)
         for i, conv in enumerate(self.ordered()):
             if conv.key == self.current:
                 rooms.highlighted = i
@@ -320,6 +331,12 @@ class TertuliaApp(App[int]):
     def submitted(self, event: Input.Submitted) -> None:
         line = event.value
         if not line.strip():
+            return
+        local = line.split(" ", 1)[0].lower() in ("/help", "/quit")
+        if not self.identified and not local:
+            # Nothing is sent while disconnected: the line waits where it is.
+            self.tell(_("not connected: your line is kept; send it again once connected"),
+                      ERROR_STYLE)
             return
         self.chat_input.remember(line)
         self.chat_input.value = ""

@@ -10,12 +10,14 @@ other part sends a command and awaits its reply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from typing import TYPE_CHECKING, Any
 
 from tertulia.client.connection import Connection, ConnectionClosed, JsonObject, ServerRefused
 from tertulia.client.i18n import _
 from tertulia.client.plain import untrusted
+from tertulia.client.servers import Address, Rotation, describe
 from tertulia.client.tui.events import apply_event
 from tertulia.client.tui.model import GENERAL, Entry
 from tertulia.client.tui.render import ERROR_STYLE, message_entry, notice
@@ -33,31 +35,37 @@ CATCH_UP = 500
 
 
 async def run_connection(app: TertuliaApp) -> None:
-    """Connect, identify and pump events until the user quits; reconnect with backoff."""
-    delay = app.backoff
+    """Connect, identify and pump events until the user quits; reconnect with backoff,
+    going through the servers in turn (:class:`~tertulia.client.servers.Rotation`)."""
+    rotation = Rotation(app.servers, app.backoff, app.backoff_max)
+    last: Address | None = None  # the server of the last connection that was made
     while not app.quitting:
-        conn = Connection(app.host, app.port, app.tls)
+        address = rotation.current
+        app.host, app.port = address
+        conn = Connection(*address, app.tls)
         try:
             await conn.connect()
         except ssl.SSLCertVerificationError as exc:
             # Trying again would not help: say so once, and stop.
-            app.tell(untrusted(f"{app.host}:{app.port}", exc), ERROR_STYLE)
+            app.tell(untrusted(describe(address), exc), ERROR_STYLE)
             app.status(_("not connected"))
             return
         except (OSError, ServerRefused, TimeoutError) as exc:
-            app.tell(_("cannot connect to {where}: {why}; trying again in {s} s").format(
-                where=f"{app.host}:{app.port}", why=exc, s=f"{delay:g}"), ERROR_STYLE)
+            wait = rotation.failed()
+            app.tell(_("cannot connect to {where}: {why}; {next}").format(
+                where=describe(address), why=exc, next=_next_try(rotation, wait)), ERROR_STYLE)
             app.status(_("not connected"))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, BACKOFF_MAX)
+            await asyncio.sleep(wait)
             continue
+        rotation.connected()
+        if last is not None and last != address:
+            app.tell(_("moved to the server {where} (from {before})").format(
+                where=describe(address), before=describe(last)), ERROR_STYLE)
+        last = address
         app.conn = conn
         pump = asyncio.create_task(_pump(app, conn))
-        try:
-            if await _login(app, conn):
-                delay = app.backoff
-        except ConnectionClosed:
-            pass
+        with contextlib.suppress(ConnectionClosed):
+            await _login(app, conn)
         await pump
         app.conn = None
         app.identified = False
@@ -65,11 +73,21 @@ async def run_connection(app: TertuliaApp) -> None:
             return
         bye = conn.bye
         why = f"{bye.get('code')} {bye.get('text', '')}" if bye else _("connection lost")
-        app.tell(_("disconnected ({why}); reconnecting in {s} s").format(
-            why=why, s=f"{delay:g}"), ERROR_STYLE)
+        wait = rotation.dropped()
+        app.tell(_("disconnected from {where} ({why}); {next}").format(
+            where=describe(address), why=why, next=_next_try(rotation, wait)), ERROR_STYLE)
         app.status(_("reconnecting..."))
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, BACKOFF_MAX)
+        await asyncio.sleep(wait)
+
+
+def _next_try(rotation: Rotation, wait: float) -> str:
+    """What happens next, for a notice: which server, and when."""
+    if wait:
+        if len(rotation.addresses) == 1:
+            return _("trying again in {s} s").format(s=f"{wait:g}")
+        return _("trying {where} in {s} s").format(where=describe(rotation.current),
+                                                   s=f"{wait:g}")
+    return _("trying {where}").format(where=describe(rotation.current))
 
 
 async def _pump(app: TertuliaApp, conn: Connection) -> None:
@@ -77,7 +95,7 @@ async def _pump(app: TertuliaApp, conn: Connection) -> None:
         apply_event(app, event)
 
 
-async def _login(app: TertuliaApp, conn: Connection) -> bool:
+async def _login(app: TertuliaApp, conn: Connection) -> None:
     """IDENTIFY (asking for a name as needed), then rejoin and catch up."""
     # What we had before this connection: the history sent on IDENTIFY and JOIN
     # (the latest 20) may skip some, so we ask for everything after these.
@@ -85,14 +103,24 @@ async def _login(app: TertuliaApp, conn: Connection) -> bool:
              if not conv.private}
     reason = ""
     name = app.me or None
+    password = app.password
     while True:
-        if name is None:
-            name = await _ask_name(app, reason)
-        reply = await conn.request("identify", name=name)
+        while name is None:
+            name = await _ask(app, reason)
+        reply = await conn.request("identify", name=name, password=password)
         if reply.get("type") == "ok":
             break
+        code = reply.get("code")
+        if code in ("AUTH_REQUIRED", "AUTH_FAILED"):
+            # A registered name: its password, asked (masked) until right or Esc.
+            why = _("Wrong password.") if code == "AUTH_FAILED" else ""
+            password = await _ask(app, why, password_for=name)
+            if password is None:
+                name, reason = None, ""
+            continue
         reason = _refusal(name, reply)
-        name = None
+        name, password = None, None
+    app.password = password
     app.me = str(reply.get("name", name))
     app.my_color = str(reply.get("color", ""))
     app.identified = True
@@ -101,7 +129,7 @@ async def _login(app: TertuliaApp, conn: Connection) -> bool:
         app.pop_screen()
         app.chat_input.focus()
     app.status(_("connected to {where} as {name}").format(
-        where=f"{app.host}:{app.port}", name=app.me))
+        where=describe((app.host, app.port)), name=app.me))
     general = app.conversation(GENERAL)
     if not app.current:
         app.current = general.key
@@ -121,7 +149,6 @@ async def _login(app: TertuliaApp, conn: Connection) -> bool:
         newest = known.get(conv.key)
         if newest is not None:
             app.spawn(catch_up(app, conv.title, newest))
-    return True
 
 
 def _refusal(name: str, reply: JsonObject) -> str:
@@ -136,11 +163,14 @@ def _refusal(name: str, reply: JsonObject) -> str:
     return _("The name {name} was refused: {why}").format(name=name, why=message)
 
 
-async def _ask_name(app: TertuliaApp, reason: str) -> str:
+async def _ask(app: TertuliaApp, reason: str, password_for: str | None = None) -> str | None:
+    """Show the name screen, asking a name or the password of ``password_for``."""
     app.name_wanted = asyncio.get_running_loop().create_future()
     if app.name_screen is None:
         app.name_screen = NameScreen(reason)
         await app.push_screen(app.name_screen)
+    if password_for is not None:
+        app.name_screen.ask_password(password_for, reason)
     else:
         app.name_screen.refuse(reason)
     return await app.name_wanted

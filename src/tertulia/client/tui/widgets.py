@@ -69,36 +69,77 @@ class ChatLog(RichLog):
 
 
 class NameScreen(Screen[None]):
-    """Asks for a name until the server accepts one."""
+    """Asks for a name until the server accepts one, and for the password of a
+    registered name (masked; Esc goes back to choosing a name).
+
+    What the user enters is the result of the app's ``name_wanted`` future: a
+    name, a password, or None for "another name" (Esc at the password).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "another_name", show=False)]
 
     def __init__(self, reason: str = "") -> None:
         super().__init__()
         self.reason = reason
+        #: The registered name whose password is asked for, or None when asking a name.
+        self.asking_password: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="name-box"):
             yield Label(_("Tertulia: choose your name"), id="name-title")
             yield Label(Text(self.reason, style=ERROR_STYLE), id="name-reason")
             yield Input(placeholder=_("your name"), id="name-input")
+            yield Input(placeholder=_("password"), password=True, id="password-input")
 
     def on_mount(self) -> None:
+        self.query_one("#password-input", Input).display = False
         self.query_one("#name-input", Input).focus()
 
     def refuse(self, reason: str) -> None:
+        """Ask for a name (again), saying why."""
+        self.asking_password = None
         self.reason = reason
+        self.query_one("#name-title", Label).update(_("Tertulia: choose your name"))
         self.query_one("#name-reason", Label).update(Text(reason, style=ERROR_STYLE))
+        self.query_one("#password-input", Input).display = False
         field_ = self.query_one("#name-input", Input)
+        field_.display = True
         field_.disabled = False
         field_.focus()
 
-    @on(Input.Submitted, "#name-input")
-    def submitted(self, event: Input.Submitted) -> None:
+    def ask_password(self, name: str, reason: str) -> None:
+        """Ask for the password of the registered ``name``, saying why."""
+        self.asking_password = name
+        self.reason = reason
+        self.query_one("#name-title", Label).update(
+            Text(_("The name {name} is registered: enter its password "
+                   "(Esc: choose another name)").format(name=name)))
+        self.query_one("#name-reason", Label).update(Text(reason, style=ERROR_STYLE))
+        self.query_one("#name-input", Input).display = False
+        field_ = self.query_one("#password-input", Input)
+        field_.value = ""
+        field_.display = True
+        field_.focus()
+
+    def _answer(self, value: str | None) -> None:
         from tertulia.client.tui.app import TertuliaApp  # the app imports this module
 
-        name = event.value.strip()
-        if not name:
-            return
         app = self.app
         assert isinstance(app, TertuliaApp)
         if app.name_wanted is not None and not app.name_wanted.done():
-            app.name_wanted.set_result(name)
+            app.name_wanted.set_result(value)
+
+    @on(Input.Submitted, "#name-input")
+    def submitted(self, event: Input.Submitted) -> None:
+        name = event.value.strip()
+        if name:
+            self._answer(name)
+
+    @on(Input.Submitted, "#password-input")
+    def password_submitted(self, event: Input.Submitted) -> None:
+        if event.value:
+            self._answer(event.value)
+
+    def action_another_name(self) -> None:
+        if self.asking_password is not None:
+            self._answer(None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tertulia.core.handlers import accounts, info, membership, messaging
+from tertulia.core.handlers import accounts, info, membership, messaging, moderation
 from tertulia.core.session import Session
 from tertulia.protocol.commands import Command, Verb
 
@@ -36,6 +36,16 @@ HANDLERS: dict[Verb, Handler] = {
     Verb.COLORS: info.colors,
     Verb.PROTO: info.proto,
     Verb.REGISTER: accounts.register,
+    Verb.KICK: moderation.kick,
+    Verb.BAN: moderation.ban,
+    Verb.UNBAN: moderation.unban,
+    Verb.MUTE: moderation.mute,
+    Verb.UNMUTE: moderation.unmute,
+    Verb.ANNOUNCE: moderation.announce,
+    Verb.MODE: moderation.mode,
+    Verb.VOICE: moderation.voice,
+    Verb.DEVOICE: moderation.devoice,
+    Verb.INVITE: moderation.invite,
     Verb.PASSWORD: accounts.password,
     Verb.UNREGISTER: accounts.unregister,
 }

@@ -13,11 +13,14 @@ the store the session is held, so its later lines wait too (core.session).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
 from tertulia.core.ports import Account, StoreUnavailable
 from tertulia.core.session import Session
+from tertulia.core.throttle import Locked
 from tertulia.protocol.commands import Command, Verb
 from tertulia.protocol.errors import ErrorCode, ProtocolError
 from tertulia.protocol.messages import Ref
@@ -51,6 +54,79 @@ def _own_account(s: Session) -> Account:
             ErrorCode.FORBIDDEN, f"{s.name} is not registered; use @<- REGISTER password"
         )
     return account
+
+
+def check_password(
+    s: Session,
+    account: Account,
+    password: str,
+    verb: Verb,
+    ref: Ref,
+    on_ok: Callable[[], None],
+) -> None:
+    """Check ``password`` for ``account``, slowed down by the hub's throttle.
+
+    Holds the session until the verdict.  A wrong password is answered
+    ``AUTH_FAILED``; a right one calls ``on_ok()``, still holding the session
+    (``on_ok`` may hold it again for more work; this releases its own hold
+    afterwards).  Nothing happens after the session has closed.
+
+    Raises:
+        ProtocolError: ``AUTH_FAILED`` at once while the name or the address
+            is locked (core.throttle); the password is not even looked at.
+    """
+    throttle = s.hub.throttle
+    admitted = throttle.admit(account.key, s.address)
+    if isinstance(admitted, Locked):
+        raise _locked(admitted)
+    ticket = admitted.ticket
+    s.hold()
+
+    def start() -> None:
+        if s.closed:
+            throttle.finish(ticket, None)
+            s.release()
+            return
+        locked = throttle.still_locked(ticket)
+        if locked is not None:
+            throttle.finish(ticket, None)
+            exc = _locked(locked)
+            s.error(exc.code, exc.message, verb, ref)
+            s.release()
+            return
+        s.hub.hasher.verify(account.password_hash, password, verdict)
+
+    def verdict(ok: bool) -> None:
+        throttle.finish(ticket, ok)
+        try:
+            if s.closed:
+                return
+            if ok:
+                on_ok()
+            else:
+                s.error(ErrorCode.AUTH_FAILED, WRONG_PASSWORD[verb], verb, ref)
+        finally:
+            s.release()
+
+    if admitted.wait > 0:
+        s.hub.later(admitted.wait, start)
+    else:
+        start()
+
+
+#: The text of AUTH_FAILED for a wrong password, per command.
+WRONG_PASSWORD = {
+    Verb.IDENTIFY: "wrong password for that name",
+    Verb.PASSWORD: "wrong password",
+    Verb.UNREGISTER: "wrong password",
+}
+
+
+def _locked(locked: Locked) -> ProtocolError:
+    seconds = max(1, math.ceil(locked.retry_after))
+    return ProtocolError(
+        ErrorCode.AUTH_FAILED, f"too many wrong passwords; try again in {seconds} s"
+    )
 
 
 def _store_failed(s: Session, verb: Verb, ref: Ref) -> None:
@@ -95,23 +171,14 @@ def _saved(s: Session, account: Account, ref: Ref, result: StoreUnavailable | No
 def password(s: Session, cmd: Command) -> None:
     assert cmd.password is not None and cmd.new_password is not None
     account = _own_account(s)
-    check_new_password(cmd.new_password)
-    s.hold()
-    s.hub.hasher.verify(
-        account.password_hash, cmd.password, partial(_old_checked, s, cmd, account)
-    )
+    new = cmd.new_password
+    check_new_password(new)
 
+    def hash_new() -> None:
+        s.hold()
+        s.hub.hasher.hash(new, partial(_new_hashed, s, account, cmd.ref))
 
-def _old_checked(s: Session, cmd: Command, account: Account, ok: bool) -> None:
-    assert cmd.new_password is not None
-    if s.closed:
-        s.release()
-        return
-    if not ok:
-        s.error(ErrorCode.AUTH_FAILED, "wrong password", Verb.PASSWORD, cmd.ref)
-        s.release()
-        return
-    s.hub.hasher.hash(cmd.new_password, partial(_new_hashed, s, account, cmd.ref))
+    check_password(s, account, cmd.password, Verb.PASSWORD, cmd.ref, hash_new)
 
 
 def _new_hashed(s: Session, account: Account, ref: Ref, password_hash: str) -> None:
@@ -141,21 +208,12 @@ def _password_saved(
 def unregister(s: Session, cmd: Command) -> None:
     assert cmd.password is not None
     account = _own_account(s)
-    s.hold()
-    s.hub.hasher.verify(
-        account.password_hash, cmd.password, partial(_unregister_checked, s, cmd.ref, account)
-    )
 
+    def delete() -> None:
+        s.hold()
+        s.hub.store.delete_account(account.key, partial(_deleted, s, account, cmd.ref))
 
-def _unregister_checked(s: Session, ref: Ref, account: Account, ok: bool) -> None:
-    if s.closed:
-        s.release()
-        return
-    if not ok:
-        s.error(ErrorCode.AUTH_FAILED, "wrong password", Verb.UNREGISTER, ref)
-        s.release()
-        return
-    s.hub.store.delete_account(account.key, partial(_deleted, s, account, ref))
+    check_password(s, account, cmd.password, Verb.UNREGISTER, cmd.ref, delete)
 
 
 def _deleted(s: Session, account: Account, ref: Ref, result: StoreUnavailable | None) -> None:
@@ -164,6 +222,7 @@ def _deleted(s: Session, account: Account, ref: Ref, result: StoreUnavailable | 
             _store_failed(s, Verb.UNREGISTER, ref)
             return
         s.hub.accounts.pop(account.key, None)
+        s.hub.throttle.forget_name(account.key)
         if s.account == account.key:
             s.account = None
         s.ok(Verb.UNREGISTER, ref, s.name or account.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from tertulia.core.handlers import accounts
-from tertulia.core.ports import RoomRecord, StoredMessage, StoreUnavailable
+from tertulia.core.ports import StoredMessage, StoreUnavailable
 from tertulia.core.rooms import Room
 from tertulia.core.session import Session
 from tertulia.protocol.commands import VERBS, Command, Verb
@@ -53,7 +53,7 @@ def topic(s: Session, cmd: Command) -> None:
     if s.key not in room.members:
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"join {room.name} to set its topic")
     s.hold()
-    record = RoomRecord(room.key, room.name, cmd.text)
+    record = room.record(topic=cmd.text)
     s.hub.store.save_room(record, partial(_topic_saved, s, room, cmd.text, cmd.ref))
 
 
@@ -117,7 +117,9 @@ def help(s: Session, cmd: Command) -> None:
                 ErrorCode.BAD_ARGUMENT, f"no command {cmd.name[:32]}; HELP lists them"
             )
     else:
-        wanted = list(VERBS)
+        # Operator verbs are listed only to operators; HELP BAN still explains BAN.
+        operator = s.hub.is_operator(s)
+        wanted = [v for v, spec in VERBS.items() if operator or not spec.operator]
     s.send(s.enc.help([(v.value, "@<- " + VERBS[v].usage) for v in wanted], cmd.ref))
 
 

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
+from tertulia.core.handlers import offline
+from tertulia.core.handlers.accounts import check_password
+from tertulia.core.handlers.moderation import check_invited
+from tertulia.core.hub import ban_text
 from tertulia.core.ports import Account, StoredMessage, StoreUnavailable
 from tertulia.core.rooms import Room
 from tertulia.core.session import Session
@@ -25,6 +30,7 @@ def identify(s: Session, cmd: Command) -> None:
     key = fold(cmd.name)
     if key in hub.users:
         raise ProtocolError(ErrorCode.NAME_IN_USE, f"{cmd.name} is taken; choose another name")
+    refuse_banned(s, cmd.name, key)
     account = hub.accounts.get(key)
     if account is None:
         take(s, cmd.name, key, None, cmd.ref)
@@ -34,44 +40,67 @@ def identify(s: Session, cmd: Command) -> None:
             ErrorCode.AUTH_REQUIRED,
             f"{cmd.name} is registered; use @<- IDENTIFY {cmd.name} password",
         )
-    s.hold()
-    hub.hasher.verify(account.password_hash, cmd.password, partial(_verified, s, cmd, account))
+    password = cmd.password
 
-
-def _verified(s: Session, cmd: Command, account: Account, ok: bool) -> None:
-    try:
-        if s.closed:
-            return
+    def verified() -> None:
         assert cmd.name is not None
-        if not ok:
-            s.error(ErrorCode.AUTH_FAILED, "wrong password for that name", Verb.IDENTIFY, cmd.ref)
-        elif account.key in s.hub.users:
+        if account.key in s.hub.users:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
-        else:
-            take(s, cmd.name, account.key, account.color, cmd.ref, account=account.key)
-            assert cmd.password is not None
-            if s.hub.hasher.needs_rehash(account.password_hash):
-                rehash(s, account, cmd.password)
-    finally:
-        s.release()
+            return
+
+        def logged_in() -> None:
+            s.account = account.key
+            s.verified = account.key
+
+        def identified() -> None:
+            offline.deliver(s)
+
+        take(
+            s, cmd.name, account.key, account.color, cmd.ref, before=logged_in, after=identified
+        )
+        if s.hub.hasher.needs_rehash(account.password_hash):
+            rehash(s, account, password)
+
+    check_password(s, account, password, Verb.IDENTIFY, cmd.ref, verified)
 
 
 def take(
-    s: Session, name: str, key: str, color: str | None, ref: Ref, account: str | None = None
+    s: Session,
+    name: str,
+    key: str,
+    color: str | None,
+    ref: Ref,
+    before: Callable[[], None] | None = None,
+    after: Callable[[], None] | None = None,
 ) -> None:
     """Claim the name across the cluster first when names are shared, then :func:`claim`.
 
-    ``account`` is the key of the account just logged in to, if any.
+    ``before`` and ``after`` run just before and after :func:`claim`, only
+    if the name is given (an account login sets the session's account).
     """
     hub = s.hub
     if not hub.shared_names:
-        if account is not None:
-            s.account = account
-        claim(s, name, key, color, ref)
+        _claim_between(s, name, key, color, ref, before, after)
         return
     assert hub.bus is not None
     s.hold()
-    hub.bus.claim(key, name, partial(_taken, s, name, key, color, ref, account))
+    hub.bus.claim(key, name, partial(_taken, s, name, key, color, ref, before, after))
+
+
+def _claim_between(
+    s: Session,
+    name: str,
+    key: str,
+    color: str | None,
+    ref: Ref,
+    before: Callable[[], None] | None,
+    after: Callable[[], None] | None,
+) -> None:
+    if before is not None:
+        before()
+    claim(s, name, key, color, ref)
+    if after is not None:
+        after()
 
 
 def _taken(
@@ -80,7 +109,8 @@ def _taken(
     key: str,
     color: str | None,
     ref: Ref,
-    account: str | None,
+    before: Callable[[], None] | None,
+    after: Callable[[], None] | None,
     result: bool | StoreUnavailable,
 ) -> None:
     hub = s.hub
@@ -92,9 +122,7 @@ def _taken(
             if not s.closed:
                 s.error(ErrorCode.NAME_IN_USE, f"{name} is taken", Verb.IDENTIFY, ref)
         elif result is True:
-            if account is not None:
-                s.account = account
-            claim(s, name, key, color, ref)
+            _claim_between(s, name, key, color, ref, before, after)
         elif result is False:
             s.error(
                 ErrorCode.NAME_IN_USE,
@@ -111,6 +139,17 @@ def _taken(
             )
     finally:
         s.release()
+
+
+def refuse_banned(s: Session, name: str, key: str) -> None:
+    """Raise FORBIDDEN when the name is banned (IDENTIFY, NICK).
+
+    Raises:
+        ProtocolError: ``FORBIDDEN``.
+    """
+    ban = s.hub.name_ban(key)
+    if ban is not None:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"{name} is {ban_text(ban)}")
 
 
 def rehash(s: Session, account: Account, password: str) -> None:
@@ -204,6 +243,7 @@ def nick(s: Session, cmd: Command) -> None:
             raise ProtocolError(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name")
         if key in hub.accounts and key != s.account:
             raise ProtocolError(ErrorCode.AUTH_REQUIRED, f"{new} is registered to someone else")
+        refuse_banned(s, new, key)
         if hub.shared_names:
             assert hub.bus is not None
             s.hold()
@@ -241,14 +281,13 @@ def _nick_taken(s: Session, new: str, key: str, ref: Ref, result: bool | StoreUn
 def rename(s: Session, new: str, key: str, ref: Ref) -> None:
     """Give a session a new name (checked free) and tell those who share a room with it."""
     assert s.key is not None and s.name is not None
-    hub, old = s.hub, s.name
+    hub, old, old_key = s.hub, s.name, s.key
     if key != s.key:
         del hub.users[s.key]
         hub.users[key] = s
         for room in s.rooms.values():
             del room.members[s.key]
             room.members[key] = s
-    old_key = s.key
     s.name, s.key = new, key
     s.ok(Verb.NICK, ref, new)
     if new != old:
@@ -259,7 +298,14 @@ def rename(s: Session, new: str, key: str, ref: Ref) -> None:
 
 def join(s: Session, cmd: Command) -> None:
     assert cmd.room is not None
-    enter(s, s.hub.room(cmd.room), cmd.ref, reply=True)
+    existing = s.hub.find_room(cmd.room)
+    limit = s.hub.settings.max_rooms
+    if (existing is None or existing.key not in s.rooms) and len(s.rooms) >= limit:
+        raise ProtocolError(ErrorCode.FORBIDDEN, f"you are in {limit} rooms; LEAVE one first")
+    room = existing or s.hub.room(cmd.room, creator=s)
+    if room.invite_only and s.key not in room.members:
+        check_invited(s, room)
+    enter(s, room, cmd.ref, reply=True)
 
 
 def leave(s: Session, cmd: Command) -> None:

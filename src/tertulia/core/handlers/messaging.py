@@ -1,8 +1,13 @@
-"""SAY, ME, MSG and plain chat lines (PROTOCOL.md §2, §3, §4)."""
+"""SAY, ME, MSG and plain chat lines (PROTOCOL.md §2, §3, §4).
+
+A MSG to a registered user who is offline is kept (:mod:`.offline`).
+"""
 
 from __future__ import annotations
 
 from tertulia.core.cluster import RemoteUser
+from tertulia.core.handlers import offline
+from tertulia.core.handlers.moderation import check_speak
 from tertulia.core.ports import ME, SAY
 from tertulia.core.session import VARIANT_JSON, VARIANT_TEXT_COLOR, Session
 from tertulia.protocol import jsonmode, textmode
@@ -21,6 +26,7 @@ def say(s: Session, cmd: Command) -> None:
         reply = Verb.SAY
     if room is None or s.key not in room.members:
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"join {cmd.room} first: @<- JOIN {cmd.room}")
+    check_speak(s, room)
     s.hub.post(room, s, cmd.text, SAY, cmd.ref, reply)
 
 
@@ -29,19 +35,25 @@ def me(s: Session, cmd: Command) -> None:
     room = s.hub.find_room(cmd.room) if cmd.room else s.current
     if room is None or s.key not in room.members:
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"join {cmd.room} first")
+    check_speak(s, room)
     s.hub.post(room, s, cmd.text, ME, cmd.ref, Verb.ME)
 
 
 def msg(s: Session, cmd: Command) -> None:
     assert cmd.name is not None and cmd.text is not None and s.name is not None
     hub = s.hub
-    target = hub.users.get(fold(cmd.name))
+    key = fold(cmd.name)
+    target = hub.users.get(key)
     if target is None and hub.cluster is not None:
-        remote = hub.cluster.users.get(fold(cmd.name))
+        remote = hub.cluster.users.get(key)
         if remote is not None:
             _msg_remote(s, cmd, remote)
             return
     if target is None:
+        account = hub.accounts.get(key)
+        if account is not None and hub.settings.offline_limit > 0:
+            offline.keep(s, account, cmd)
+            return
         raise ProtocolError(ErrorCode.NO_SUCH_USER, f"nobody called {cmd.name} is online")
     assert target.name is not None
     mid, ts = hub.private_id(), hub.now_text()
