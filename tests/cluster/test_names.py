@@ -127,3 +127,28 @@ def test_an_account_registered_on_one_node_holds_on_the_others(nodes: Nodes) -> 
                 return
         assert time.monotonic() < deadline, got
         time.sleep(0.1)
+
+
+def test_a_ban_given_on_one_node_holds_on_the_others(nodes: Nodes) -> None:
+    a, b = nodes(2, operators=("Root",))
+    with Client(a.port) as first:
+        identify(first, "Root")
+        first.send("@<- REGISTER secreto1")
+        assert first.until(r"^@-> (OK REGISTER|ERR)") == "@-> OK REGISTER Root"
+        first.send("@<- QUIT")
+        first.closed()
+    with Client(a.port) as root:
+        root.send("@<- IDENTIFY Root secreto1")
+        assert root.until(r"^@-> (OK IDENTIFY|ERR)").startswith("@-> OK IDENTIFY Root")
+        root.send("@<- BAN troll flooding")
+        assert root.until(r"^@-> (OK BAN|ERR)") == "@-> OK BAN troll"
+    deadline = time.monotonic() + 5
+    while True:  # the ban reaches node b through the bucket's watcher
+        with Client(b.port) as troll:
+            troll.send("@<- IDENTIFY Troll")
+            got = troll.until(r"^@-> (OK IDENTIFY|ERR)")
+            if got.startswith("@-> ERR FORBIDDEN"):
+                assert "flooding" in got
+                return
+        assert time.monotonic() < deadline, got
+        time.sleep(0.1)

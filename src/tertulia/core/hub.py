@@ -144,7 +144,7 @@ class Hub:
         if bus is not None and bus.shared:
             self.cluster = Cluster(self, bus)
         #: True when the store has one order across nodes and feeds us theirs.
-        self.followed = store.follow(self.fed, self.account_changed)
+        self.followed = store.follow(self.fed, self.account_changed, self.ban_changed)
         #: Name keys of the operators (their rights need the account's password).
         self.operators = frozenset(fold(name) for name in settings.operators)
         #: Bans by (kind, key); expired ones are dropped by :meth:`tick`.
@@ -503,6 +503,18 @@ class Hub:
             self.accounts.pop(key, None)
         else:
             self.accounts[key] = account
+
+    def ban_changed(self, kind: str, key: str, ban: Ban | None) -> None:
+        """A ban written (or lifted: None) on any node of a cluster.
+
+        It holds here for whoever identifies or connects from now on; users
+        already online here are not sent away (the BAN's node does that for
+        its own users).
+        """
+        if ban is None:
+            self.bans.pop((kind, key), None)
+        else:
+            self.bans[kind, key] = ban
 
     def fed(self, room_key: str, msg: StoredMessage) -> None:
         """A room message from another node, at its place in the shared order."""

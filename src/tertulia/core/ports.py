@@ -179,6 +179,9 @@ Feed = Callable[[str, StoredMessage], None]
 #: Where a shared store reports an account written or deleted (None) by any
 #: node, by its key (see Store.follow).
 AccountFeed = Callable[[str, "Account | None"], None]
+#: Where a shared store reports a ban written or deleted (None) by any node,
+#: by its kind and key (see Store.follow).
+BanFeed = Callable[[str, str, "Ban | None"], None]
 #: True: kept; False: the recipient already has ``limit`` messages waiting.
 KeepDone = Callable[[bool | StoreUnavailable], None]
 KeptDone = Callable[[list[KeptPrivate] | StoreUnavailable], None]
@@ -231,7 +234,7 @@ class Store(Protocol):
         """Create or replace an account."""
         ...
 
-    def follow(self, feed: Feed, accounts: AccountFeed) -> bool:
+    def follow(self, feed: Feed, accounts: AccountFeed, bans: BanFeed) -> bool:
         """Ask for every room message in the one order shared by every node.
 
         A store shared by several processes (NATS) returns True: from then
@@ -239,7 +242,7 @@ class Store(Protocol):
         processes' messages, which it hands to ``feed``, and a history read
         holds exactly the messages completed or fed before its own
         completion; every account written or deleted by any process goes
-        to ``accounts``.  A store of one process (SQLite, memory) returns
+        to ``accounts``, every ban to ``bans``.  A store of one process (SQLite, memory) returns
         False and keeps the submission-order rule of this module.
         """
         ...

@@ -36,6 +36,7 @@ from tertulia.core.ports import (
     AuditDone,
     AuditEntry,
     Ban,
+    BanFeed,
     Draft,
     Feed,
     HistoryDone,
@@ -173,9 +174,9 @@ class MemoryStore:
         self._accounts[account.key] = account
         self._later(done, None)
 
-    def follow(self, feed: Feed, accounts: AccountFeed) -> bool:
+    def follow(self, feed: Feed, accounts: AccountFeed, bans: BanFeed) -> bool:
         """One process, one order: nothing to follow (see Store.follow)."""
-        del feed, accounts
+        del feed, accounts, bans
         return False
 
     def save_ban(self, ban: Ban, done: WriteDone) -> None:

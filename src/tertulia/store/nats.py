@@ -99,6 +99,7 @@ from tertulia.core.ports import (
     AuditDone,
     AuditEntry,
     Ban,
+    BanFeed,
     Draft,
     Feed,
     HistoryDone,
@@ -237,6 +238,24 @@ def room_record(key: str, v: dict[str, Any]) -> RoomRecord:
         bool(v.get("invite_only", False)),
         tuple(str(k) for k in v.get("voiced", ())),
         tuple(str(k) for k in v.get("invited", ())),
+    )
+
+
+def ban_record(kind: str, key: str, v: dict[str, Any]) -> Ban:
+    """A ban as the bans bucket keeps it.
+
+    Raises:
+        KeyError, TypeError, ValueError: not one of ours.
+    """
+    expires = v.get("expires")
+    return Ban(
+        kind,
+        key,
+        str(v["target"]),
+        str(v["operator"]),
+        str(v["reason"]),
+        float(v["created"]),
+        None if expires is None else float(expires),
     )
 
 
@@ -390,7 +409,7 @@ class NatsStore:
         self._mine: dict[int, _Slot] = {}
         self._origins = itertools.count(1)
         self._feed: Feed | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        self._watchers: list[asyncio.Task[None]] = []
         self._keep = history_per_room
         self._catching_up: tuple[int, asyncio.Future[None]] | None = None
         self._drained = asyncio.Event()
@@ -457,7 +476,7 @@ class NatsStore:
             self._appending[slot] = None
             self._wake.set()
 
-    def follow(self, feed: Feed, accounts: AccountFeed) -> bool:
+    def follow(self, feed: Feed, accounts: AccountFeed, bans: BanFeed) -> bool:
         """Deliver every room message in the stream's order, on every node alike.
 
         From now on an append completes when the stream delivers it (after
@@ -467,22 +486,44 @@ class NatsStore:
         messages completed or fed before it.  So a member of a room sees
         each message once, in history or live, in the one order.
 
-        Accounts come from a watcher of the accounts bucket (every node's
-        writes, this one's included, in the bucket's order).
+        Accounts and bans come from watchers of their buckets (every node's
+        writes, this one's included, in each bucket's order).
 
         Returns:
             True: this store has that order.
         """
         self._feed = feed
-        self._watcher = asyncio.create_task(
-            self._watch_accounts(accounts), name="tertulia-nats-accounts"
-        )
+        assert self._accounts_kv is not None and self._bans_kv is not None
+
+        def account(raw: str, value: bytes | None) -> None:
+            key = untoken(raw)
+            if value is None:
+                accounts(key, None)
+                return
+            v = json.loads(value)
+            accounts(key, Account(key, str(v["name"]), str(v["password_hash"]), str(v["color"])))
+
+        def ban(raw: str, value: bytes | None) -> None:
+            kind, _, hexkey = raw.partition(".")
+            key = untoken(hexkey)
+            bans(kind, key, None if value is None else ban_record(kind, key, json.loads(value)))
+
+        self._watchers = [
+            asyncio.create_task(
+                self._watch(self._accounts_kv, self.accounts_bucket, account),
+                name="tertulia-nats-accounts",
+            ),
+            asyncio.create_task(
+                self._watch(self._bans_kv, self.bans_bucket, ban), name="tertulia-nats-bans"
+            ),
+        ]
         return True
 
-    async def _watch_accounts(self, accounts: AccountFeed) -> None:
-        """Hand every account change to ``accounts`` until the store closes."""
-        assert self._accounts_kv is not None
-        watcher = await self._accounts_kv.watchall()
+    async def _watch(
+        self, kv: KeyValue, name: str, apply: Callable[[str, bytes | None], None]
+    ) -> None:
+        """Hand every change of a bucket to ``apply(key, value or None)`` until closed."""
+        watcher = await kv.watchall()
         try:
             while self._state is _State.OPEN:
                 try:
@@ -491,27 +532,16 @@ class NatsStore:
                     continue
                 if entry is None:
                     continue  # the end of the initial values
+                deleted = entry.operation in ("DEL", "PURGE")
                 try:
-                    key = untoken(entry.key)
-                    if entry.operation in ("DEL", "PURGE"):
-                        accounts(key, None)
-                        continue
-                    v = json.loads(entry.value or b"")
-                    account = Account(key, str(v["name"]), str(v["password_hash"]), str(v["color"]))
+                    apply(str(entry.key), None if deleted else (entry.value or b""))
                 except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-                    logger.warning(
-                        "bucket %s: skipping bad entry %r", self.accounts_bucket, entry.key
-                    )
-                    continue
-                try:
-                    accounts(key, account)
+                    logger.warning("bucket %s: skipping bad entry %r", name, entry.key)
                 except Exception:
-                    logger.exception("store account feed failed on %r", key)
+                    logger.exception("bucket %s: feed failed on %r", name, entry.key)
         finally:
-            try:
+            with contextlib.suppress(*NATS_ERRORS):
                 await watcher.stop()  # type: ignore[no-untyped-call]
-            except NATS_ERRORS:
-                pass
 
     def history(
         self,
@@ -1126,18 +1156,7 @@ class NatsStore:
         for raw, v in await self._read_bucket(self._bans_kv, self.bans_bucket):
             try:
                 kind, _, hexkey = raw.partition(".")
-                expires = v.get("expires")
-                bans.append(
-                    Ban(
-                        kind,
-                        untoken(hexkey),
-                        str(v["target"]),
-                        str(v["operator"]),
-                        str(v["reason"]),
-                        float(v["created"]),
-                        None if expires is None else float(expires),
-                    )
-                )
+                bans.append(ban_record(kind, untoken(hexkey), v))
             except (ValueError, KeyError, TypeError, UnicodeDecodeError):
                 logger.warning("bucket %s: skipping bad entry %r", self.bans_bucket, raw)
         last = int(info.state.last_seq)
@@ -1256,10 +1275,10 @@ class NatsStore:
         finally:
             if self._sweeper is not None:
                 self._sweeper.cancel()
-            if self._watcher is not None:
-                self._watcher.cancel()
+            for watcher in self._watchers:
+                watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError, *NATS_ERRORS):
-                    await self._watcher
+                    await watcher
             await self._abandon()
             self._state = _State.CLOSED
             deferred, self._deferred = self._deferred, []

@@ -53,6 +53,7 @@ from tertulia.core.ports import (
     AuditDone,
     AuditEntry,
     Ban,
+    BanFeed,
     Draft,
     Feed,
     HistoryDone,
@@ -431,9 +432,9 @@ class SqliteStore:
         """Queue a read of the latest ``limit`` audit entries (oldest first)."""
         self._submit(_Kind.READ_AUDIT, done, limit)
 
-    def follow(self, feed: Feed, accounts: AccountFeed) -> bool:
+    def follow(self, feed: Feed, accounts: AccountFeed, bans: BanFeed) -> bool:
         """One process, one order: nothing to follow (see Store.follow)."""
-        del feed, accounts
+        del feed, accounts, bans
         return False
 
     def delete_account(self, key: str, done: WriteDone) -> None:
