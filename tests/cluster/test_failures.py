@@ -14,6 +14,7 @@ again on the same port and store.  Then:
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,9 @@ from typing import Any
 import pytest
 
 from tertulia.server.nats_server import NatsServer
+from tests.cluster.helpers import identify
 from tests.integration.harness import Client, ServerThread, server_config
+from tests.integration.test_cli import serve
 from tests.timing import TIMEOUT
 
 pytestmark = pytest.mark.slow
@@ -126,3 +129,19 @@ def test_nats_restart_under_load_loses_nothing_acknowledged(
     finally:
         for node in nodes:
             node.stop()
+
+
+def test_a_node_stops_promptly_while_nats_is_down(own_nats: NatsServer) -> None:
+    args = ("--nats", own_nats.url)
+    with serve(*args) as (proc, port, _, err), Client(port) as ana:
+        identify(ana, "Ana")
+        ana.send("hola")
+        own_nats.kill()
+        time.sleep(0.5)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(TIMEOUT * 4)
+        log = err.rest()
+        assert status == 0, "\n".join(log)
+        assert not [line for line in log if "Traceback" in line], log
+        assert time.monotonic() - started < 15

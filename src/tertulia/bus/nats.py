@@ -29,6 +29,7 @@ the folded name's UTF-8 in hex, value = JSON ``{"name", "node"}``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import logging
@@ -149,7 +150,8 @@ class NatsBus:
                     )
                 )
         except NATS_ERRORS as exc:
-            await self._nc.close()
+            with contextlib.suppress(Exception):
+                await self._nc.close()
             raise StoreUnavailable(f"NATS names bucket {self.bucket}: {exc!r}") from None
         self._worker = asyncio.create_task(self._work(), name="tertulia-bus-worker")
         self._keeper = asyncio.create_task(self._keep(), name="tertulia-bus-keeper")
@@ -205,7 +207,7 @@ class NatsBus:
                 return
             try:
                 await nc.publish(subject, payload)
-            except NATS_ERRORS as exc:  # presence is best effort; beats resync it
+            except Exception as exc:  # presence is best effort; beats resync it
                 logger.debug("bus %s: event lost: %r", self.description, exc)
 
     async def _heard(self, msg: Any) -> None:
@@ -284,15 +286,20 @@ class NatsBus:
             except (TimeoutError, *NATS_ERRORS):
                 self._announcer.cancel()
         if self._worker is not None:
-            for key in list(self.owned):
-                self._queue.append((_Op.RELEASE, key, "", None))
+            if self._nc is not None and self._nc.is_connected:
+                for key in list(self.owned):
+                    self._queue.append((_Op.RELEASE, key, "", None))
+            # Else the claims lapse by themselves within the TTL.
             self._queue.append((_Op.STOP, "", "", None))
             self._wake.set()
-            await self._worker
+            try:
+                await asyncio.wait_for(self._worker, self._timeout)
+            except TimeoutError:
+                logger.warning("bus %s: names not all released; they lapse", self.description)
         if self._nc is not None:
             try:
                 await self._nc.close()
-            except NATS_ERRORS:
+            except Exception:  # nats-py may raise anything on a dead transport
                 logger.debug("closing the bus connection failed", exc_info=True)
 
     # -- the worker --------------------------------------------------------

@@ -184,10 +184,8 @@ async def connect(
             timeout,
         )
     except (*NATS_ERRORS, ValueError) as exc:
-        try:
+        with contextlib.suppress(Exception):  # nats-py may raise anything here
             await nc.close()
-        except NATS_ERRORS:
-            pass
         reason = last_error or str(exc) or type(exc).__name__
         raise StoreUnavailable(f"cannot reach NATS at {','.join(servers)}: {reason}") from None
     return nc
@@ -889,7 +887,7 @@ class NatsStore:
                 future = await js.publish_async(
                     subject, payload, wait_stall=self._ack_timeout, headers=headers
                 )
-            except NATS_ERRORS as exc:
+            except Exception as exc:  # NATS_ERRORS, or anything from a dead transport
                 logger.warning("store %s: publish failed: %r", self.description, exc)
                 self._settle(slot, StoreUnavailable(f"{self.description}: publish failed"))
                 continue
@@ -1298,12 +1296,12 @@ class NatsStore:
         if self._sub is not None:
             try:
                 await self._sub.unsubscribe()
-            except NATS_ERRORS:
-                pass
+            except Exception:  # nats-py may raise anything on a dead transport
+                logger.debug("unsubscribing failed", exc_info=True)
             self._sub = None
         try:
             await nc.close()
-        except NATS_ERRORS:
+        except Exception:  # nats-py may raise anything on a dead transport
             logger.debug("closing the NATS connection failed", exc_info=True)
 
     # -- connection events -----------------------------------------------------
