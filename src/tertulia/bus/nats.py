@@ -207,7 +207,7 @@ class NatsBus:
                 return
             try:
                 await nc.publish(subject, payload)
-            except Exception as exc:  # presence is best effort; beats resync it
+            except (*NATS_ERRORS, RuntimeError) as exc:  # best effort; beats resync it
                 logger.debug("bus %s: event lost: %r", self.description, exc)
 
     async def _heard(self, msg: Any) -> None:

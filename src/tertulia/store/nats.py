@@ -887,7 +887,7 @@ class NatsStore:
                 future = await js.publish_async(
                     subject, payload, wait_stall=self._ack_timeout, headers=headers
                 )
-            except Exception as exc:  # NATS_ERRORS, or anything from a dead transport
+            except (*NATS_ERRORS, RuntimeError) as exc:  # RuntimeError: a dead transport
                 logger.warning("store %s: publish failed: %r", self.description, exc)
                 self._settle(slot, StoreUnavailable(f"{self.description}: publish failed"))
                 continue
