@@ -928,6 +928,8 @@ class NatsStore:
                 if not slot.ready:
                     logger.warning("store %s: no answer in time", self.description)
                     self._settle(slot, StoreUnavailable(f"{self.description}: no answer in time"))
+            if late and self._inbound:
+                self._apply()  # a message of ours held for an ack that never came
 
     # -- the subscription and the index --------------------------------------
 
