@@ -145,3 +145,34 @@ def test_a_node_stops_promptly_while_nats_is_down(own_nats: NatsServer) -> None:
         assert status == 0, "\n".join(log)
         assert not [line for line in log if "Traceback" in line], log
         assert time.monotonic() - started < 15
+
+
+def test_kill_9_of_a_node_loses_no_acknowledged_message(
+    own_nats: NatsServer, tmp_path: Path
+) -> None:
+    (b,) = [ServerThread(server_config(tmp_path / "b", nats=own_nats.url, rate=0)).start()]
+    try:
+        with serve("--nats", own_nats.url, "--rate", "0") as (proc, port, _, _):
+            ana = Client(port)
+            ana.send("@<- PROTO json")
+            assert ana.line() == "@-> OK PROTO json"
+            ana.send_json({"cmd": "identify", "name": "Ana", "ref": "id"})
+            for i in range(300):
+                ana.send_json({"cmd": "say", "text": f"k{i}", "ref": i})
+            acknowledged: list[Obj] = []
+            while len(acknowledged) < 100:  # kill it mid-stream, after 100 echoes
+                obj = ana.json()
+                if obj["type"] == "message" and obj.get("from") == "Ana":
+                    acknowledged.append(obj)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            ana.close()
+        cy = json_client(b, "Cy")
+        cy.send_json({"cmd": "history", "limit": 500, "ref": "h"})
+        while (obj := cy.json()).get("ref") != "h":
+            pass
+        stored = {m["id"]: m["text"] for m in obj["messages"]}
+        assert all(stored.get(m["id"]) == m["text"] for m in acknowledged)
+        cy.close()
+    finally:
+        b.stop()
