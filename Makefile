@@ -30,8 +30,9 @@ bench: $(STAMP) system-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 ## system-deps: Debian packages the tests and the benchmark use (ngircd, the peer server;
-##              tmux, the real terminal of the client's end-to-end test; chromium, the
-##              browser of the web page's tests, driven by Playwright: never `playwright install`)
+##              tmux, the real terminal of the client's end-to-end test; sqlite3, the backup
+##              how-to's test; chromium, the browser of the web page's tests, driven by
+##              Playwright: never `playwright install`)
 system-deps:
 	@command -v ngircd >/dev/null 2>&1 || test -x /usr/sbin/ngircd || { \
 	  echo "installing ngircd (Debian package)"; \
@@ -39,6 +40,10 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ngircd >/dev/null; \
 	  $$SUDO systemctl disable --now ngircd >/dev/null 2>&1 || true; \
 	  $$SUDO pkill -x ngircd || true; }
+	@command -v sqlite3 >/dev/null 2>&1 || { \
+	  echo "installing sqlite3 (Debian package: the backup how-to's test)"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq sqlite3 >/dev/null; }
 	@command -v tmux >/dev/null 2>&1 || { \
 	  echo "installing tmux (Debian package)"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \

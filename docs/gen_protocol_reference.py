@@ -47,6 +47,7 @@ LIST_REPLIES: dict[Verb, Callable[[], bytes]] = {
     Verb.ROOMS: lambda: JSON.rooms([], None),
     Verb.HISTORY: lambda: JSON.history_reply("#room", [], None),
     Verb.HELP: lambda: JSON.help([], None),
+    Verb.BANS: lambda: JSON.bans([], None),
 }
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +133,73 @@ def test_no_server_and_bad_addresses_say_so_in_one_line(tmp_path: Path) -> None:
         capture_output=True, text=True, env=ENV, timeout=TIMEOUT, check=False, input="",
     )
     assert bad.returncode == 2 and "port" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_names_are_in_colour_when_stdout_is_a_terminal(server: ServerThread) -> None:
+    """On a terminal (a pty here) the names in chat lines carry the xterm-256 colour."""
+    import pty
+
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tertulia", "connect", "--plain", f"127.0.0.1:{server.port}",
+         "--name", "Ana"],
+        stdin=subprocess.PIPE, stdout=child, stderr=subprocess.PIPE, env=ENV)
+    os.close(child)
+    seen = b""
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while b"OK IDENTIFY Ana" not in seen:
+            assert time.monotonic() < deadline, seen
+            seen += os.read(main, 4096)
+        with Client(server.port) as bob:
+            bob.identify("Bob")
+            bob.send("en color")
+            while b"en color" not in seen:
+                assert time.monotonic() < deadline, seen
+                seen += os.read(main, 4096)
+        assert re.search(rb"#general <\x1b\[38;5;\d+mBob\x1b\[0m> en color", seen), seen
+        assert proc.stdin is not None
+        proc.stdin.close()
+        assert proc.wait(TIMEOUT) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
+def test_replies_come_in_the_order_of_the_lines_as_in_text_mode(server: ServerThread) -> None:
+    """Answers the client gives itself (a bad command, COLORS) come in their place among
+    the server's; a chat line has no reply, an explicit SAY its OK, as in text mode."""
+    done = plain(server.port, "--name", "Ana", stdin=(
+        "hola\n@<- SAY #general uno\n@<- DANCE\n@<- ME baila\n@<- COLORS off\n"
+        "@<- JOIN\n@<- USERS #general\n"))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    start = next(i for i, line in enumerate(out) if line.startswith("@-> OK IDENTIFY Ana"))
+    assert [line.split(" #")[0] if line.startswith("@-> USER ") else line
+            for line in out[start + 1:]] == [
+        "@-> OK SAY #general",
+        "@-> ERR UNKNOWN_COMMAND unknown command DANCE; try @<- HELP",
+        "@-> OK ME #general",
+        "@-> OK COLORS off",
+        "@-> ERR MISSING_ARGUMENT room missing; usage: JOIN #room - join a room and make "
+        "it your current room",
+        "@-> USER",
+        "@-> OK USERS 1",
+        "@-> BYE QUIT Quit",
+    ], out
+
+
+def test_unpaced_lines_over_the_rate_are_refused_and_the_client_still_ends(
+        server: ServerThread) -> None:
+    """--rate 0 floods the server: RATE_LIMITED errors (they carry no ref) answer the
+    oldest lines waiting, so a later line the client answers itself is not held back."""
+    lines = "".join(f"línea {i}\n" for i in range(40)) + "@<- DANCE\n"
+    done = plain(server.port, "--name", "Ana", "--rate", "0", stdin=lines)
+    assert done.returncode == 0, done.stderr
+    assert "@-> ERR RATE_LIMITED" in done.stdout
+    assert "@-> ERR UNKNOWN_COMMAND unknown command DANCE; try @<- HELP" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("@-> BYE QUIT")

@@ -214,3 +214,64 @@ def test_a_registered_name_takes_its_password_from_a_file_or_the_environment(
     assert done.returncode == 2 and "password file" in done.stderr
     assert "Traceback" not in done.stderr
     assert not os.environ.get("TERTULIA_PASSWORD")
+
+
+def test_a_name_registered_from_the_input_reconnects_with_that_password(
+        servers: list[ServerThread], tmp_path: Path) -> None:
+    first = start(servers, tmp_path / "s")
+    port = first.port
+    client = PlainProcess(f"127.0.0.1:{port}", "--name", "Ana", "--retry", str(TIMEOUT * 2))
+    try:
+        client.until(r"^@-> OK IDENTIFY Ana #")
+        client.send("@<- REGISTER clave")
+        client.until(r"^@-> OK REGISTER Ana$")
+        first.stop()
+        client.err_until(r"was lost")
+        start(servers, tmp_path / "s", port=port)
+        client.err_until(r"^tertulia: back as Ana$", timeout=TIMEOUT * 3)
+        assert client.finish() == 0
+    finally:
+        client.kill()
+
+
+def root_in(port: int) -> Client:
+    """Root, an operator (``operators = ["Root"]``), identified with its password."""
+    root = Client(port)
+    root.send("@<- IDENTIFY Root raíz")
+    root.until(r"^@-> OK IDENTIFY Root ")
+    return root
+
+
+def test_a_room_kicked_out_of_is_not_joined_again_and_a_server_kick_ends_the_client(
+        servers: list[ServerThread], tmp_path: Path) -> None:
+    first = start(servers, tmp_path / "s", operators=("Root",))
+    port = first.port
+    with Client(port) as once:
+        once.identify("Root")
+        once.send("@<- REGISTER raíz")
+        once.until(r"^@-> OK REGISTER Root")
+    client = PlainProcess(f"127.0.0.1:{port}", "--name", "Ana", "--retry", str(TIMEOUT * 2))
+    try:
+        client.until(r"^@-> OK IDENTIFY Ana #")
+        client.send("@<- JOIN #cocina")
+        client.until(r"^@-> OK JOIN #cocina$")
+        with root_in(port) as root:
+            root.send("@<- KICK #cocina Ana fuera")
+            client.until(r"^@-> LEAVE #cocina Ana kicked by Root: fuera$")
+        first.stop()
+        client.err_until(r"was lost")
+        start(servers, tmp_path / "s", operators=("Root",), port=port)
+        client.err_until(r"^tertulia: back as Ana$", timeout=TIMEOUT * 3)
+        with root_in(port) as root:
+            root.send("@<- USERS")
+            online = root.lines_until(r"^@-> OK USERS ")
+            assert any(" Ana " in line for line in online), online
+            root.send("@<- USERS #cocina")
+            in_room = root.lines_until(r"^@-> (OK USERS|ERR) ")
+            assert not any(" Ana " in line for line in in_room), in_room
+            root.send("@<- KICK #general Ana adiós")
+            client.until(r"^@-> BYE KICKED")
+        assert client.proc.wait(TIMEOUT * 2) == 1
+        client.err_until(r"ended the connection: @-> BYE KICKED")
+    finally:
+        client.kill()

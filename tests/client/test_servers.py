@@ -82,3 +82,18 @@ def test_json_objects_become_the_servers_text_lines() -> None:
     assert text_lines({"type": "nick", "old": "a", "new": "b"}) == ["@-> NICK a b"]
     assert text_lines({"type": "ping", "token": "x"}) == []
     assert ok_line("say", "#a") == "@-> OK SAY #a"
+
+
+def test_failures_are_said_in_a_few_words() -> None:
+    import errno
+    import ssl
+
+    from tertulia.client.servers import failure
+
+    assert failure(OSError(errno.ECONNREFUSED, "Connect call failed ('::1', 1)")) == (
+        "Connection refused")
+    assert failure(ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version")) != (
+        "Operation not permitted")
+    assert failure(ConnectionError("@-> BYE TOO_MANY_CONNECTIONS full")) == (
+        "@-> BYE TOO_MANY_CONNECTIONS full")
+    assert failure(TimeoutError()) == "no answer in time"

@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.client.test_together import free_port
 from tests.integration.harness import SRC, Client, ServerThread, server_config
 from tests.timing import TIMEOUT
 
@@ -100,7 +102,9 @@ def client_command(port: int, name: str, status_file: Path) -> list[str]:
     and a last line printed on the pane can be lost when its terminal closes.)
     """
     done = shlex.quote(str(status_file))
-    script = f'"$@"; echo $? > {done}.new && mv {done}.new {done}'
+    # After the client, the terminal's settings (stty) show whether it was restored.
+    script = (f'"$@"; s=$?; stty -a > {done}.stty 2>&1; '
+              f'echo $s > {done}.new && mv {done}.new {done}')
     return ["sh", "-c", script, "sh",
             "env", "-u", "NO_COLOR", f"PYTHONPATH={SRC}", "TERM=xterm-256color",
             "COLORTERM=truecolor", "LC_ALL=C.UTF-8", "LANGUAGE=C",
@@ -187,7 +191,72 @@ def test_two_clients_in_tmux_see_each_other_in_colour_and_quit_cleanly(
         assert time.monotonic() < deadline, "Bob's client did not exit:\n" + tmux.screen("bob")
         time.sleep(0.05)
     assert status.read_text().strip() == "0", "exit status " + status.read_text()
+    stty = (tmp_path / "Bob.stty").read_text().split()
+    assert "icanon" in stty and "echo" in stty, stty  # the terminal is restored
     while not tmux.dead("bob"):
         assert time.monotonic() < deadline, "Bob's pane did not end"
         time.sleep(0.05)
-    wait_screen(tmux, "ana", lambda s: "Bob quit" in s, "Bob quitting")
+    wait_screen(tmux, "ana", lambda s: "Bob quit" in s, "Bob quitting", timeout=TIMEOUT * 2)
+
+
+def main_py_command(port: int, status: Path, tmp_path: Path) -> list[str]:
+    """``python Main.py --port PORT --name Ana``, its data in ``tmp_path``, as
+    :func:`client_command` runs the client."""
+    command = client_command(port, "Ana", status)
+    at = command.index("-m")
+    command[at:] = [str(Path(SRC).parent / "Main.py"), "--port", str(port), "--http-port", "0",
+                    "--name", "Ana"]
+    command.insert(command.index("NO_COLOR") + 1, f"XDG_DATA_HOME={tmp_path / 'data'}")
+    return command
+
+
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_closing_the_terminal_of_main_py_stops_its_server(tmux: Tmux, tmp_path: Path) -> None:
+    """The terminal closes (SIGHUP, here: its tmux session is killed): the server that
+    ``python Main.py`` started stops too, cleanly, instead of running on alone."""
+    port = free_port()
+    tmux.start("gone", main_py_command(port, tmp_path / "status", tmp_path))
+    wait_screen(tmux, "gone", identified(port, "Ana"), "the client on its own server",
+                timeout=TIMEOUT * 3)
+    assert listening(port)
+    tmux.run("kill-session", "-t", "gone")
+    deadline = time.monotonic() + TIMEOUT * 2
+    while listening(port):
+        assert time.monotonic() < deadline, "the server still runs after its terminal closed"
+        time.sleep(0.1)
+    log = (tmp_path / "data" / "tertulia" / "server.log").read_text()
+    assert "shutting down" in log and "Traceback" not in log
+
+
+def test_main_py_in_a_terminal_starts_a_server_serves_a_second_client_and_stops_it(
+        tmux: Tmux, tmp_path: Path) -> None:
+    """``python Main.py`` in a real terminal: it starts a server, opens the full-screen
+    client on it; a second client (Bob) chats with Ana; Ctrl+C twice ends the client with
+    status 0 and stops the server it started, whose store keeps the history."""
+    port = free_port()  # below the ephemeral ports: no test's client socket takes it
+    status = tmp_path / "status"
+    tmux.start("main", main_py_command(port, status, tmp_path))
+    wait_screen(tmux, "main", identified(port, "Ana"), "the client on its own server",
+                timeout=TIMEOUT * 3)
+    with Client(port) as bob:
+        bob.identify("Bob")
+        bob.send("hola Ana, soy el segundo cliente")
+        wait_screen(tmux, "main", lambda s: "soy el segundo cliente" in s, "Bob's message")
+        type_line(tmux, "main", "hola Bob")
+        bob.until(r"^#general <.*Ana.*> hola Bob$")
+    tmux.run("send-keys", "-t", "main", "C-c")
+    tmux.run("send-keys", "-t", "main", "C-c")
+    deadline = time.monotonic() + TIMEOUT * 2
+    while not status.exists():
+        assert time.monotonic() < deadline, "Main.py did not exit:\n" + tmux.screen("main")
+        time.sleep(0.05)
+    assert status.read_text().strip() == "0", "exit status " + status.read_text()
+    assert not listening(port)
+    assert (tmp_path / "data" / "tertulia" / "tertulia.db").exists()

@@ -73,8 +73,14 @@ def test_messages_sent_and_received_with_colours_as_plain_text(server: ServerThr
                 await until(pilot, lambda: has_line(app, "<Ana> hola [bold]Bob[/bold]"),
                             "my own message")
                 await asyncio.to_thread(bob.until, r"hola \[bold\]Bob\[/bold\]$")
+                # What Ana is typing is not touched by what arrives.
+                app.chat_input.value = "estoy escribiendo"
+                app.chat_input.cursor_position = 5
                 bob.send("hola Ana, ¿qué tal? 你好")
                 await until(pilot, lambda: has_line(app, "<Bob> hola Ana"), "Bob's message")
+                assert app.chat_input.value == "estoy escribiendo"
+                assert app.chat_input.cursor_position == 5
+                app.chat_input.value = ""
                 entry = next(e for e in app.here.entries if "<Bob>" in e.text.plain)
                 text = entry.text
                 start = text.plain.index("Bob")
@@ -239,12 +245,17 @@ def test_reconnect_keeps_name_rooms_and_typed_text_and_catches_up(tmp_path: Path
         app = TertuliaApp("127.0.0.1", port, name="Ana", backoff=0.1)
         async with app.run_test(size=SIZE) as pilot:
             await identified(pilot, app)
+            await type_line(pilot, "/join #vacia")  # no message seen there
+            await until(pilot, lambda: app.current == "#vacia", "#vacia")
             await type_line(pilot, "/join #cocina")
             await type_line(pilot, "antes")
             await until(pilot, lambda: has_line(app, "<Ana> antes", "#cocina"), "a message")
             app.chat_input.value = "a medio escribir"
             await asyncio.to_thread(first.stop)
             await until(pilot, lambda: not app.identified, "the disconnection")
+            await until(pilot, lambda: app.status_view in ("reconnecting...", "not connected"),
+                        "the status line")
+            assert has_line(app, "disconnected from 127.0.0.1", "#cocina")
             # A line sent meanwhile is kept in the input line, not lost.
             await pilot.press("enter")
             assert app.chat_input.value == "a medio escribir"
@@ -258,6 +269,9 @@ def test_reconnect_keeps_name_rooms_and_typed_text_and_catches_up(tmp_path: Path
                 bob.send("@<- JOIN #cocina")
                 for i in range(30):
                     bob.send(f"perdido {i}")
+                bob.send("@<- JOIN #vacia")
+                for i in range(25):
+                    bob.send(f"@<- SAY #vacia hueco {i}")
                 bob.send("@<- PING fin")
                 await asyncio.to_thread(bob.until, r"^@-> OK PING fin")
             await asyncio.to_thread(other.stop)
@@ -272,6 +286,10 @@ def test_reconnect_keeps_name_rooms_and_typed_text_and_catches_up(tmp_path: Path
             assert [x.split("> ", 1)[1] for x in lines] == (
                 ["antes"] + [f"perdido {i}" for i in range(30)])
             assert app.me == "Ana" and app.current == "#cocina"
+            # In a room where nothing had been seen, all the missed ones, not the last 20.
+            await until(pilot, lambda: has_line(app, "<Bob> hueco 0", "#vacia"), "#vacia")
+            assert [x.split("> ", 1)[1] for x in plain_lines(app, "#vacia") if "> hueco" in x
+                    ] == [f"hueco {i}" for i in range(25)]
             await pilot.pause()
             drawn = log_text(app)  # on screen once each too
             assert [sum(line.endswith(f"> perdido {i}") for line in drawn)

@@ -12,6 +12,7 @@ from typing import Any
 from textual import events
 from textual.pilot import Pilot
 
+from tertulia.client.tui.events import apply_event
 from tests.client.tui_pilot import (
     BellApp,
     ana_in,
@@ -58,6 +59,9 @@ def test_others_rename_set_the_topic_and_quit(server: ServerThread) -> None:
                             "the topic notice")
                 assert "cena el viernes" in app.topic_view.plain
 
+                # A notice from the server itself.
+                apply_event(app, {"type": "notice", "text": "the server says hi"})
+                assert has_line(app, "-!- the server says hi")
                 bob.send("@<- QUIT me voy")
                 await until(pilot, lambda: has_line(app, "Roberto quit (me voy)"), "the quit")
                 assert "roberto" not in app.here.members

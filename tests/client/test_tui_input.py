@@ -94,3 +94,33 @@ def test_me_in_private_nick_and_history(server: ServerThread) -> None:
                 line = await asyncio.to_thread(bob.until, r"sigue$")
                 assert line.endswith("* * Anita sigue"), line
         run(main)
+
+
+def test_users_rooms_help_me_and_quit(server: ServerThread) -> None:
+    """/users lists the members in their colours, /rooms the rooms, /help the commands;
+    /me in a room is an action; /quit with a reason leaves, and others see the reason."""
+    with Client(server.port) as bob:
+        bob.identify("Bob")
+        bob.send("@<- JOIN #cocina")
+        bob.send("@<- TOPIC #cocina paella")
+        bob.until(r"^@-> OK TOPIC")
+
+        async def main() -> None:
+            async with ana_in(server) as (app, pilot):
+                await type_line(pilot, "/users")
+                await until(pilot, lambda: has_line(app, "2 users: "), "/users")
+                line = next(e.text for e in app.here.entries if "2 users" in e.text.plain)
+                assert "Ana" in line.plain and "Bob" in line.plain
+                assert sum(1 for s in line.spans if str(s.style).startswith("#")) == 2
+                await type_line(pilot, "/rooms")
+                await until(pilot, lambda: has_line(app, "2 rooms"), "/rooms")
+                assert has_line(app, "#cocina (1) paella")
+                await type_line(pilot, "/help")
+                await until(pilot, lambda: has_line(app, "/quit [reason]"), "/help")
+                await type_line(pilot, "/me saluda")
+                await asyncio.to_thread(bob.until, r"^#general \* .*Ana.* saluda$")
+                await until(pilot, lambda: has_line(app, "* Ana saluda"), "my action")
+                await type_line(pilot, "/quit hasta luego")
+                await until(pilot, lambda: not app.is_running, "the exit")
+            await asyncio.to_thread(bob.until, r"^@-> QUIT Ana hasta luego$")
+        run(main)

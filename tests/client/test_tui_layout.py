@@ -8,8 +8,11 @@ hide the members list; a resize wraps everything again.
 from __future__ import annotations
 
 from rich.cells import cell_len
-from textual.widgets import OptionList, RichLog, Static
+from rich.console import Console
+from rich.text import Text
+from textual.widgets import Input, Label, OptionList, RichLog, Static
 
+from tertulia.client.tui import NameScreen, TertuliaApp
 from tests.client.tui_pilot import ana_in, has_line, log_text, run, server, type_line, until
 from tests.integration.harness import Client, ServerThread
 
@@ -73,4 +76,29 @@ def test_80_by_24_shows_the_three_columns(server: ServerThread) -> None:
                 await until(pilot, lambda: "Bob" in app.members_view.plain, "the members")
                 assert app.query_one("#members", Static).display
                 assert app.query_one("#log", RichLog).size.width >= 45
+        run(main)
+
+
+def test_the_name_screen_fits_a_narrow_terminal_and_wraps_its_reason(
+        server: ServerThread) -> None:
+    """At 40 columns the name prompt fits, and a long refusal wraps instead of being cut."""
+    with Client(server.port) as ana:
+        ana.identify("Ana")
+
+        async def main() -> None:
+            app = TertuliaApp("127.0.0.1", server.port)
+            async with app.run_test(size=(40, 16)) as pilot:
+                await until(pilot, lambda: isinstance(app.screen, NameScreen), "the prompt")
+                screen = app.screen
+                assert isinstance(screen, NameScreen)
+                await pilot.press(*"ANA", "enter")
+                await until(pilot, lambda: "taken" in screen.reason, "the refusal")
+                await pilot.pause()
+                reason = screen.query_one("#name-reason", Label)
+                field = screen.query_one("#name-input", Input)
+                assert len(screen.reason) > 40
+                assert reason.region.right <= 40 and field.region.right <= 40
+                width = reason.size.width
+                needed = Text(screen.reason).wrap(Console(width=width), width)
+                assert reason.size.height >= len(needed) >= 2
         run(main)

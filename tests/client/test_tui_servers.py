@@ -13,6 +13,7 @@ from textual.widgets import Input
 from tertulia.client.tui import NameScreen, TertuliaApp
 from tests.client.tui_pilot import SIZE, has_line, identified, run, type_line, until
 from tests.integration.harness import Client, ServerThread, server_config
+from tests.timing import QUIET
 
 
 def test_the_app_moves_to_the_next_server_and_says_so(tmp_path: Path) -> None:
@@ -105,3 +106,62 @@ def test_a_registered_name_asks_for_its_password_masked(tmp_path: Path) -> None:
     finally:
         for server in servers:
             server.stop()
+
+
+def test_a_name_registered_from_the_app_reconnects_without_asking(tmp_path: Path) -> None:
+    """After ``@<- REGISTER`` typed in the app, a reconnection uses that password."""
+    first = ServerThread(server_config(tmp_path, rate=0)).start()
+    port = first.port
+    servers = [first]
+
+    async def main() -> None:
+        app = TertuliaApp("127.0.0.1", port, name="Ana", backoff=0.1)
+        async with app.run_test(size=SIZE) as pilot:
+            await identified(pilot, app)
+            await type_line(pilot, "@<- REGISTER clave")
+            await until(pilot, lambda: has_line(app, "OK REGISTER Ana"), "the account")
+            await asyncio.to_thread(servers[0].stop)
+            await until(pilot, lambda: not app.identified, "the disconnection")
+            servers.append(ServerThread(server_config(tmp_path, rate=0, port=port)).start())
+            await until(pilot, lambda: app.identified, "the reconnection")
+            assert not isinstance(app.screen, NameScreen)
+    try:
+        run(main)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_a_kick_takes_the_room_out_and_a_kick_from_the_server_is_final(
+        tmp_path: Path) -> None:
+    """Kicked out of a room: it leaves the list (and is not joined again); kicked out of
+    #general, that is the server: the app says so and does not reconnect."""
+    server = ServerThread(server_config(tmp_path, rate=0, operators=("Root",))).start()
+    try:
+        with Client(server.port) as first:
+            first.identify("Root")
+            first.send("@<- REGISTER raíz")
+            first.until(r"^@-> OK REGISTER Root")
+        with Client(server.port) as root:
+            root.send("@<- IDENTIFY Root raíz")
+            root.until(r"^@-> OK IDENTIFY Root ")
+            root.send("@<- JOIN #cocina")
+            root.until(r"^@-> OK JOIN #cocina")
+
+            async def main() -> None:
+                app = TertuliaApp("127.0.0.1", server.port, name="Ana", backoff=0.1)
+                async with app.run_test(size=SIZE) as pilot:
+                    await identified(pilot, app)
+                    await type_line(pilot, "/join #cocina")
+                    await until(pilot, lambda: app.current == "#cocina", "#cocina")
+                    root.send("@<- KICK #cocina Ana fuera")
+                    await until(pilot, lambda: "#cocina" not in app.conversations, "the kick")
+                    assert app.current == "#general"
+                    assert has_line(app, "you are out of #cocina (kicked by Root: fuera)")
+                    root.send("@<- KICK #general Ana")
+                    await until(pilot, lambda: has_line(app, "not reconnecting"), "the end")
+                    await pilot.pause(QUIET * 3)
+                    assert not app.identified and app.conn is None and app.is_running
+            run(main)
+    finally:
+        server.stop()

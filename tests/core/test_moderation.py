@@ -97,3 +97,27 @@ def test_only_operator_actions_reach_the_audit_log() -> None:
     world.run()
     assert [(e.operator, e.action, e.target, e.detail) for e in got[0]] == [  # type: ignore[attr-defined]
         ("root", "MODE", "#club", "-m"), ("root", "ANNOUNCE", "*", "hi")]
+
+
+def test_a_ban_during_the_password_check_wins() -> None:
+    """IDENTIFY of a registered name that is banned while its password is being checked."""
+    snapshot = Snapshot(accounts=[Account("root", "root", "plain$pw", "#e06c75"),
+                                  Account("troll", "troll", "plain$pw", "#56b6c2")])
+    world = World.create(snapshot=snapshot, operators=("root",))
+    root = world.connect()
+    root.do("@<- IDENTIFY root pw")
+    troll = world.connect()
+    troll.take()
+    root.feed("@<- BAN troll")  # not in force until the store answers...
+    troll.feed("@<- IDENTIFY troll pw")  # ...so this goes on to the password check
+    world.run()
+    assert troll.take() == ["@-> ERR FORBIDDEN troll is banned by root"]
+    assert troll.session.name is None
+    # The other way round: identified first, then cut by the ban.
+    world.hub.bans.clear()
+    late = world.connect()
+    late.take()
+    late.feed("@<- IDENTIFY troll pw")
+    root.feed("@<- BAN troll")
+    world.run()
+    assert late.take()[-1] == "@-> BYE KICKED banned by root"

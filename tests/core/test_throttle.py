@@ -178,13 +178,17 @@ def test_identify_replies_are_held_back_then_locked() -> None:
     assert guesser.do("@<- IDENTIFY ana s3cret") == [
         "@-> ERR AUTH_FAILED too many wrong passwords; try again in 300 s"
     ]
-    owner = world.connect(address="10.0.0.1")  # where ana registered: never verified there
-    owner.take()
-    assert owner.do("@<- IDENTIFY ana s3cret") == [
+    stranger = world.connect(address="198.51.100.7")  # the name is locked for new addresses
+    stranger.take()
+    assert stranger.do("@<- IDENTIFY ana s3cret") == [
         "@-> ERR AUTH_FAILED too many wrong passwords; try again in 300 s"
     ]
-    world.clock.advance(300)
+    owner = world.connect(address="10.0.0.1")  # where ana registered: trusted for the name
+    owner.take()
     assert owner.do("@<- IDENTIFY ana s3cret")[0].startswith("@-> OK IDENTIFY ana ")
+    owner.do("@<- QUIT")
+    world.clock.advance(300)
+    assert stranger.do("@<- IDENTIFY ana s3cret")[0].startswith("@-> OK IDENTIFY ana ")
 
 
 def test_a_session_closed_while_waiting_costs_nothing() -> None:
@@ -202,3 +206,17 @@ def test_a_session_closed_while_waiting_costs_nothing() -> None:
     world.run()
     assert guesser.take() == []
     assert all(e.running == 0 for e in world.hub.throttle._names.values())
+
+
+def test_exempt_addresses_count_only_the_name() -> None:
+    """Loopback (the default --auth-exempt) is not counted by address: bots and tests on
+    the server's machine cannot lock each other out, but a name is still protected."""
+    throttle, _ = make(exempt=("127.0.0.0/8", "::1"))
+    for i in range(12):  # many names, one local address: never slowed down
+        assert fail(throttle, name=f"user{i}", address="127.0.0.1") == 0
+    assert throttle.statistics()["addresses"] == 0
+    waits = [fail(throttle, name="ana", address="::ffff:127.0.0.1") for _ in range(6)]
+    assert waits[:3] == [0, 0, 0] and waits[3:] == [1.0, 2.0, 4.0]  # the name still counts
+    for i in range(10):  # an address outside the exempt networks is counted as before
+        fail(throttle, name=f"other{i}", address="10.0.0.9")
+    assert isinstance(throttle.admit("zoe", "10.0.0.9"), Locked)

@@ -40,7 +40,7 @@ ALL_VERBS = ["IDENTIFY", "REGISTER", "PASSWORD", "UNREGISTER", "NICK", "JOIN", "
 #: The extensions anyone may use (room moderation), listed by HELP with the protocol's verbs.
 ROOM_VERBS = ["KICK", "MUTE", "UNMUTE", "MODE", "VOICE", "DEVOICE", "INVITE"]
 #: The operators' own verbs, listed by HELP to operators only.
-OPERATOR_VERBS = ["BAN", "UNBAN", "ANNOUNCE"]
+OPERATOR_VERBS = ["BAN", "UNBAN", "BANS", "ANNOUNCE"]
 
 #: Any colour (SGR) escape sequence, as stripped by :func:`strip_colors`.
 SGR_RE = re.compile(r"\x1b\[[0-9;]*m")

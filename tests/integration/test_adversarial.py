@@ -129,7 +129,8 @@ def test_slowloris(tmp_path: Path) -> None:
 
 def test_connection_storm_from_one_address(tmp_path: Path) -> None:
     """3000 connections from one address as fast as possible: past the burst, one BYE each."""
-    with victim(tmp_path, "--connect-exempt", "", "--connect-burst", "20") as v:
+    with victim(tmp_path, "--connect-exempt", "", "--connect-burst", "20",
+                "--connect-rate", "1") as v:
         refused = welcomed = 0
         for n in range(3000):
             sock = connect(v.port, "127.0.0.9")

@@ -72,7 +72,8 @@ def test_others_get_forbidden_and_an_operator_needs_its_password(
     root = user(dial, mod_server, "Root")  # no account yet: no rights
     settle(bob, root)
     for client in (bob, root):
-        for line in ("@<- BAN Eva", "@<- UNBAN Eva", "@<- ANNOUNCE hi", "@<- KICK #general Bob",
+        for line in ("@<- BAN Eva", "@<- UNBAN Eva", "@<- BANS", "@<- ANNOUNCE hi",
+                     "@<- KICK #general Bob",
                      "@<- MUTE #general Bob", "@<- MODE #general +m"):
             err(client, line, "FORBIDDEN")
     assert reply(root, f"@<- REGISTER {PASSWORD}") == "@-> OK REGISTER Root"
@@ -89,6 +90,9 @@ def test_others_get_forbidden_and_an_operator_needs_its_password(
     root.send("@<- NICK Rooty")  # another name: the rights stay with Root
     root.expect("@-> OK NICK Rooty")
     err(root, "@<- ANNOUNCE as Rooty", "FORBIDDEN")
+    assert reply(root, "@<- NICK Root") == "@-> OK NICK Root"  # its own account: back
+    assert bob.until(r"^@-> NICK Rooty ") == "@-> NICK Rooty Root"
+    assert reply(root, "@<- ANNOUNCE back as Root") == "@-> OK ANNOUNCE 1"
 
 
 def test_help_lists_operator_verbs_to_operators_only(
@@ -151,6 +155,12 @@ def test_ban_name_cuts_refuses_identify_and_nick_until_unban(
     err(eva, "@<- NICK Troll", "FORBIDDEN")
     err(root, "@<- BAN Root", "FORBIDDEN")  # operators are not banned
     err(root, "@<- UNBAN Nobody", "BAD_ARGUMENT")
+    assert reply(root, "@<- BAN 203.0.113.0/24 1d bots").startswith("@-> OK BAN 203.0.113.0/24 ")
+    root.send("@<- BANS")
+    listed = root.lines_until(r"^@-> OK BANS ")
+    assert listed[0] == "@-> BAN troll * Root flooding"  # names first; * = no end
+    assert re.fullmatch(r"@-> BAN 203\.0\.113\.0/24 \S+Z Root bots", listed[1]), listed
+    assert listed[2] == "@-> OK BANS 2"
     assert reply(root, "@<- UNBAN Troll") == "@-> OK UNBAN Troll"
     back.identify("Troll")
 
@@ -217,6 +227,9 @@ def test_json_mode_replies(mod_server: ServerThread, dial: Dial) -> None:
     assert root.json() == {"type": "ok", "cmd": "ban", "ref": 3, "target": "Troll", "until": ""}
     root.send_json({"cmd": "kick", "room": "#general", "name": "Nobody", "ref": 4})
     assert root.json()["code"] == "NO_SUCH_USER"
+    root.send_json({"cmd": "bans", "ref": 5})
+    assert root.json() == {"type": "ok", "cmd": "bans", "ref": 5, "count": 1, "bans": [
+        {"target": "Troll", "until": "", "operator": "Root", "reason": ""}]}
 
 
 def test_bans_and_audit_survive_a_restart(tmp_path: Path) -> None:

@@ -162,3 +162,40 @@ def test_creator_modes_and_lists_survive_a_restart(
     settle(eva)
     join(eva, "#den")
     err(eva, "@<- INVITE #den Ana", "FORBIDDEN")  # an invited member has no rights
+
+
+def test_json_mode_room_verbs(mod_server: ServerThread, dial: Dial) -> None:
+    """The ok objects carry the named fields; refusals are error objects with the codes."""
+    ana = user(dial, mod_server, "Ana")
+    bob = user(dial, mod_server, "Bob")
+    settle(ana, bob)
+    ana.send("@<- PROTO json")
+    ana.expect("@-> OK PROTO json")
+
+    def ask(**obj: object) -> dict[str, object]:
+        ana.send_json({**obj, "ref": "r"})
+        while True:
+            got = ana.json()
+            if got.get("ref") == "r":
+                return got
+
+    ask(cmd="join", room="#club")
+    assert ask(cmd="mode", room="#club") == {
+        "type": "ok", "cmd": "mode", "ref": "r", "room": "#club", "modes": ""}
+    assert ask(cmd="mode", room="#club", mode="+m")["modes"] == "+m"
+    assert ask(cmd="voice", room="#club", name="Bob") == {
+        "type": "ok", "cmd": "voice", "ref": "r", "room": "#club", "name": "Bob"}
+    assert ask(cmd="devoice", room="#club", name="Bob")["cmd"] == "devoice"
+    assert ask(cmd="invite", room="#club", name="Bob")["name"] == "Bob"
+    muted = ask(cmd="mute", room="#club", name="Bob", duration="5m")
+    assert muted["cmd"] == "mute" and str(muted["until"]).endswith("Z"), muted
+    assert ask(cmd="unmute", room="#club", name="Bob")["cmd"] == "unmute"
+    assert ask(cmd="mute", room="#club", name="Bob")["until"] == ""
+    refused = ask(cmd="ban", target="Bob")
+    assert (refused["type"], refused["code"]) == ("error", "FORBIDDEN")
+    refused = ask(cmd="mode", room="#club", mode="+z")
+    assert (refused["type"], refused["code"]) == ("error", "BAD_ARGUMENT")
+    bob.send("@<- JOIN #club")
+    bob.until(r"^@-> OK JOIN #club$")  # after the NOTICEs of voice, invitation and mutes
+    assert ask(cmd="kick", room="#club", name="Bob", reason="bye") == {
+        "type": "ok", "cmd": "kick", "ref": "r", "room": "#club", "name": "Bob"}

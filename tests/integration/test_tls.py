@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import socket
 import ssl
 import stat
@@ -24,7 +26,7 @@ from tertulia.client.connection import Connection, tls_context
 from tertulia.server.config import Config, ConfigError
 from tertulia.server.tls import server_context
 from tests.integration.harness import SRC, Client, ServerThread
-from tests.integration.helpers import chat_of, ident, reply
+from tests.integration.helpers import StderrLines, chat_of, ident, reply
 from tests.timing import TIMEOUT
 
 ROOT = Path(SRC).parent
@@ -112,6 +114,18 @@ def test_same_protocol_over_tls_with_a_trusted_certificate(
         assert reply(ana, "@<- QUIT") == "@-> BYE QUIT Quit"
 
 
+def test_shutdown_says_bye_over_tls_too(tls_server: ServerThread, pair: tuple[str, str]) -> None:
+    """The TLS listener closes with the TCP one; its clients get BYE SERVER_SHUTDOWN."""
+    trusted = ssl.create_default_context(cafile=pair[0])
+    port = tls_port(tls_server)
+    with TlsClient(port, trusted) as ana:
+        ident(ana, "Ana")
+        tls_server.stop()
+        assert ana.until(r"^@-> BYE ").startswith("@-> BYE SERVER_SHUTDOWN ")
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
+
+
 def test_a_client_refuses_an_untrusted_certificate(tls_server: ServerThread) -> None:
     """The system's authorities do not vouch for a self-signed certificate."""
     with pytest.raises(ssl.SSLCertVerificationError):
@@ -195,6 +209,48 @@ def test_plain_line_mode_over_tls(tls_server: ServerThread, pair: tuple[str, str
     assert insecure.returncode == 0, insecure.stderr
 
 
+def test_insecure_or_ca_without_tls_is_a_usage_error() -> None:
+    for flag in (["--insecure"], ["--ca", "cert.pem"]):
+        done = tertulia("connect", "--plain", *flag, "localhost:1", stdin="")
+        assert done.returncode == 2 and "--tls" in done.stderr, done.stderr
+        assert len(done.stderr.splitlines()) == 1
+
+
+def test_unreadable_ca_file_is_one_line(tmp_path: Path) -> None:
+    done = tertulia("connect", "--plain", "--tls", "--ca", str(tmp_path / "nope.pem"),
+                    "localhost:1", stdin="")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("tertulia: ") and "nope.pem" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+
+
+def test_serve_command_with_tls_then_sigterm(tmp_path: Path, pair: tuple[str, str]) -> None:
+    """``tertulia serve --tls-port``: the start-up line names both ports; SIGTERM exits 0."""
+    cmd = [sys.executable, "-m", "tertulia", "serve", "--host", "127.0.0.1", "--port", "0",
+           "--db", str(tmp_path / "t.db"), "--tls-port", "-1", "--tls-cert", pair[0],
+           "--tls-key", pair[1]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=ENV)
+    try:
+        err = StderrLines(proc)
+        startup = err.wait_for(r"listening on ", TIMEOUT * 2)
+        match = re.search(r":(\d+) \(tcp\), 127\.0\.0\.1:(\d+) \(tls\)", startup)
+        assert match, startup
+        trusted = ssl.create_default_context(cafile=pair[0])
+        with TlsClient(int(match.group(2)), trusted) as ana:
+            ident(ana, "Ana")
+            proc.send_signal(signal.SIGTERM)
+            assert ana.until(r"^@-> BYE ").startswith("@-> BYE SERVER_SHUTDOWN ")
+        assert proc.wait(TIMEOUT * 2) == 0
+        assert not any("Traceback" in line for line in err.rest())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(TIMEOUT)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+
 # ------------------------------------------------------------------ configuration errors
 
 
@@ -223,3 +279,16 @@ def test_serve_with_a_missing_key_exits_2_with_one_line(tmp_path: Path,
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "--tls-key" in lines[0] and "missing.pem" in lines[0], lines
     assert not db.exists()
+
+
+def test_tls_port_in_use_names_the_flag(tmp_path: Path, pair: tuple[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = tertulia("serve", "--host", "127.0.0.1", "--port", "0", "--db",
+                        str(tmp_path / "t.db"), "--tls-port", str(port), "--tls-cert", pair[0],
+                        "--tls-key", pair[1])
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"port {port} is already in use" in done.stderr and "--tls-port" in done.stderr

@@ -90,6 +90,7 @@ def test_bad_ban_targets(word: str, code: ErrorCode) -> None:
         ("@<- BAN", ErrorCode.MISSING_ARGUMENT),
         ("@<- UNBAN", ErrorCode.MISSING_ARGUMENT),
         ("@<- UNBAN Troll now", ErrorCode.BAD_ARGUMENT),
+        ("@<- BANS all", ErrorCode.BAD_ARGUMENT),
         ("@<- MUTE #r Bob forever", ErrorCode.BAD_ARGUMENT),
         ("@<- MUTE #r Bob 0s", ErrorCode.BAD_ARGUMENT),
         ("@<- MUTE #r", ErrorCode.MISSING_ARGUMENT),
@@ -138,6 +139,6 @@ def test_json_errors(obj: dict[str, Any], code: ErrorCode) -> None:
 
 
 def test_operator_verbs_are_marked() -> None:
-    """BAN, UNBAN and ANNOUNCE are the operators' own; HELP hides them from others."""
+    """BAN, UNBAN, BANS and ANNOUNCE are the operators' own; HELP hides them from others."""
     assert {v for v, spec in VERBS.items() if spec.operator} == {
-        Verb.BAN, Verb.UNBAN, Verb.ANNOUNCE}
+        Verb.BAN, Verb.UNBAN, Verb.BANS, Verb.ANNOUNCE}

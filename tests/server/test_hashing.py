@@ -7,6 +7,9 @@ import base64
 import hashlib
 import os
 import threading
+import time
+
+import pytest
 
 from tertulia.server.hashing import (
     ThreadedHasher,
@@ -70,3 +73,24 @@ def test_threaded_hasher_answers_on_the_loop_thread() -> None:
         hasher.close()
 
     asyncio.run(body())
+
+
+def test_close_drops_queued_checks_quickly(caplog: pytest.LogCaptureFixture) -> None:
+    """At shutdown, 200 queued hashes do not hold the exit: only the running ones finish."""
+
+    async def body() -> float:
+        loop = asyncio.get_running_loop()
+        hasher = ThreadedHasher(loop)
+        answers: list[str] = []
+        for _ in range(200):
+            hasher.hash("pa55word", answers.append)
+        start = time.monotonic()
+        hasher.close()
+        took = time.monotonic() - start
+        await asyncio.sleep(0.1)
+        assert len(answers) <= 4, len(answers)  # the two running, perhaps two more
+        return took
+
+    took = asyncio.run(body())
+    assert took < 5.0, took  # all 200 would take 10 s or more
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]

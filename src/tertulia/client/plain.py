@@ -61,6 +61,7 @@ from tertulia.client.servers import (
     Address,
     Rotation,
     describe,
+    failure,
     parse_address,
     parse_servers,
 )
@@ -81,8 +82,11 @@ CATCH_UP = 500
 PASSWORD_VARIABLE = "TERTULIA_PASSWORD"
 #: BYE codes after which reconnecting would be wrong: the server meant it.
 FINAL_BYES = ("QUIT", "KICKED", "PROTOCOL_ERRORS", "IDENTIFY_TIMEOUT")
-#: Errors to IDENTIFY that refuse the name itself.
-NAME_REFUSALS = ("NAME_IN_USE", "INVALID_NAME", "AUTH_REQUIRED", "AUTH_FAILED")
+#: What a plain chat line, and the PING sent at the end of input, are called among
+#: the commands waiting for an answer.
+CHAT_LINE, EOF_PING = "line", "eof"
+#: Errors to IDENTIFY that refuse the name itself (FORBIDDEN: a banned name).
+NAME_REFUSALS = ("NAME_IN_USE", "INVALID_NAME", "AUTH_REQUIRED", "AUTH_FAILED", "FORBIDDEN")
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +207,12 @@ class PlainClient:
         self.newest: dict[str, str] = {}
         #: refs of the user's commands still waiting: ref -> verb (lower case).
         self.typed: dict[str, str] = {}
+        #: Set while no command of the user waits for its answer.
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self._tasks: set[asyncio.Task[None]] = set()  # kept until done
+        #: refs of the user's IDENTIFY, REGISTER and PASSWORD still waiting -> password.
+        self.secrets: dict[str, str] = {}
         self._counter = 0
         self.eof_sent = False
         self.finished = asyncio.Event()  # the BYE of our QUIT came
@@ -292,7 +302,7 @@ class PlainClient:
                 self.problem(untrusted(describe(address), exc))
                 raise GiveUp from None
             except (OSError, ServerRefused, TimeoutError) as exc:
-                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                why = failure(exc)
                 wait = self.rotation.failed()
                 if time.monotonic() + wait > deadline and self._round_done(wait):
                     self.problem(_("cannot connect to {where}: {why}").format(
@@ -344,6 +354,9 @@ class PlainClient:
         after: room messages already printed by the catch-up are skipped then
         (by id), and so are the histories sent on IDENTIFY and JOIN.
         """
+        self.typed.clear()  # what was in flight on the old connection gets no answer
+        self.secrets.clear()
+        self.idle.set()
         try:
             if self.me is not None:
                 reply = await self._request("identify", name=self.me, password=self.password)
@@ -394,7 +407,16 @@ class PlainClient:
     def _event(self, obj: JsonObject) -> None:
         kind = obj.get("type")
         ref = obj.get("ref")
+        if kind == "error" and ref is None and self.typed:
+            # A line error (RATE_LIMITED, LINE_TOO_LONG...) answers the oldest command
+            # still waiting: replies come in order (PROTOCOL.md §1).
+            ref = next(iter(self.typed))
         verb = self.typed.pop(ref, None) if isinstance(ref, str) else None
+        if not self.typed:
+            self.idle.set()
+        secret = self.secrets.pop(ref, None) if isinstance(ref, str) else None
+        if kind == "ok" and secret is not None:
+            self.password = secret  # to identify again after a reconnection
         if kind in {"message", "private"}:
             self._message(obj, verb)
             return
@@ -406,13 +428,17 @@ class PlainClient:
             for line in text_lines(obj, self.colors):
                 self.show(line)
             return
-        if kind == "ok" and verb == "ping" and obj.get("token") == EOF_TOKEN:
-            self.eof_answered.set()
+        if verb == EOF_PING:
+            if kind == "ok":
+                self.eof_answered.set()
+            else:  # refused (RATE_LIMITED after a flood): ask again a little later
+                asyncio.get_running_loop().call_later(1.0, self._ask_again)
             return
         if kind == "ok":
             self._note_ok(obj)
             if obj.get("cmd") == "history":
                 self._seen(obj.get("messages"), str(obj.get("room", "")))
+        self._note_event(obj)
         if kind == "bye":
             code = str(obj.get("code", ""))
             if code == "QUIT" and verb == "quit":
@@ -460,6 +486,12 @@ class PlainClient:
         elif cmd == "leave":
             self.rooms.pop(fold(str(obj.get("room", ""))), None)
 
+    def _note_event(self, obj: JsonObject) -> None:
+        """Put out of a room (a kick): not joined again after a reconnection."""
+        if obj.get("type") == "leave" and self.me is not None and (
+                fold(str(obj.get("name", ""))) == fold(self.me)):
+            self.rooms.pop(fold(str(obj.get("room", ""))), None)
+
     # ------------------------------------------------------------ what the user types
 
     async def _send_input(self, queue: asyncio.Queue[str | None]) -> None:
@@ -484,22 +516,31 @@ class PlainClient:
             await self.ready.wait()
             self._send_typed({"cmd": "quit"})
 
+    def _ask_again(self) -> None:
+        if not self.eof_answered.is_set():
+            task = asyncio.ensure_future(self._send_eof_ping())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
     async def _send_eof_ping(self) -> None:
         await self.pacer.wait()
-        self._send_typed({"cmd": "ping", "token": EOF_TOKEN})
+        self._send_typed({"cmd": "ping", "token": EOF_TOKEN}, kind=EOF_PING)
 
     async def _send_line(self, line: str) -> None:
         """One line of input, as the text mode would take it."""
         if not line.startswith("@<-"):
-            self._send_typed({"cmd": "say", "text": line})
+            # A chat line: no reply when it succeeds (text mode), hence its own kind.
+            self._send_typed({"cmd": "say", "text": line}, kind=CHAT_LINE)
             return
         try:
             fields = command_fields(line)
         except ProtocolError as exc:
+            await self._answered()
             self.show(f"@-> ERR {exc.code} {exc.message}")
             return
         cmd = fields["cmd"]
         if cmd == "colors":
+            await self._answered()
             self.colors = fields.get("mode") == "on"
             self.show(ok_line("colors", fields.get("mode", "")))
         elif cmd == "proto":
@@ -507,17 +548,26 @@ class PlainClient:
         elif cmd == "pong":
             pass  # the client answers the server's pings itself
         else:
-            if cmd == "identify" and fields.get("password"):
-                self.password = str(fields["password"])
             self._send_typed(fields)
 
-    def _send_typed(self, fields: JsonObject) -> None:
+    async def _answered(self) -> None:
+        """Wait until every command sent before has its answer printed, so that a line
+        the client answers itself comes in its place among the server's."""
+        while self.typed:
+            await self.idle.wait()
+
+    def _send_typed(self, fields: JsonObject, kind: str | None = None) -> None:
         """Send a command whose reply is printed, in order, by :meth:`_event`."""
         if self.conn is None:
             return
         self._counter += 1
         ref = f"t{self._counter}"
-        self.typed[ref] = str(fields["cmd"])
+        self.typed[ref] = kind or str(fields["cmd"])
+        self.idle.clear()
+        # The password that identifies the user from now on, if this command succeeds.
+        secret = fields.get("new") if fields["cmd"] == "password" else fields.get("password")
+        if fields["cmd"] in ("identify", "register", "password") and secret:
+            self.secrets[ref] = str(secret)
         with contextlib.suppress(ConnectionClosed):
             self.conn.send({**fields, "ref": ref})
 

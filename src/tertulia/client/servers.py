@@ -16,6 +16,8 @@ Pure: no I/O; the caller sleeps the waits it is given.
 
 from __future__ import annotations
 
+import os
+import ssl
 import time
 from collections.abc import Sequence
 
@@ -87,6 +89,17 @@ def describe(address: Address) -> str:
     """``host:port``, with brackets around an IPv6 host."""
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def failure(exc: BaseException) -> str:
+    """Why a connection attempt failed, in a few words ("Connection refused")."""
+    if isinstance(exc, ssl.SSLError):
+        return str(getattr(exc, "reason", None) or exc)  # errno: the TLS library's
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    if isinstance(exc, TimeoutError):
+        return _("no answer in time")
+    return str(exc) or type(exc).__name__
 
 
 class Rotation:

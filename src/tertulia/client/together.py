@@ -16,6 +16,7 @@ the client only; the client decides what Ctrl+C means.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -127,6 +128,8 @@ def main(port: int = 3000, name: str | None = None, http_port: int = 8080) -> in
         if http_port:
             print(_("Friends can chat from a browser at http://localhost:{port}/ "
                     "(or this machine's address).").format(port=http_port), file=sys.stderr)
+    if server is not None:
+        _stop_on_hangup()
     try:
         interactive = sys.stdin.isatty()
         if interactive and sys.stdout.isatty():
@@ -151,9 +154,22 @@ def main(port: int = 3000, name: str | None = None, http_port: int = 8080) -> in
             return status
     finally:
         if server is not None:
-            print(_("Stopping the server (the history stays for next time)..."),
-                  file=sys.stderr)
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                print(_("Stopping the server (the history stays for next time)..."),
+                      file=sys.stderr)
             stop_server(server)
+
+
+def _stop_on_hangup() -> None:
+    """SIGHUP (the terminal closed) and SIGTERM end the client like a quit, so the
+    ``finally`` of :func:`main` stops the server it started (it runs in its own
+    session, so no signal of the terminal reaches it)."""
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(signum, leave)
 
 
 def _refused_last() -> bool:

@@ -123,6 +123,7 @@ class Hub:
                 delay=settings.auth_delay,
                 lock_after=settings.auth_lock_after,
                 lock_for=settings.auth_lock_for,
+                exempt=settings.auth_exempt,
             ),
             clock,
         )

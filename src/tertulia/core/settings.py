@@ -26,6 +26,8 @@ class CoreSettings:
     auth_delay: float = 1.0
     auth_lock_after: int = 10
     auth_lock_for: float = 300.0
+    #: Networks whose addresses the password throttle does not count.
+    auth_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1")
     #: Private messages kept for one offline registered user (0 = none kept).
     offline_limit: int = 100
     #: Names (as configured) whose accounts have operator rights.

@@ -21,10 +21,13 @@ The policy, for each key, with *n* the failures plus the checks running:
 No user can be locked out for good from outside: every lock ends; a good
 password clears the name's count (never the address's, so that an attacker
 cannot wipe its own count by logging into its own account); and an address
-that has given a name's password before is *trusted* for that name, so the
-name's delay and lock do not apply to it (its own address count still
-does).  So an attacker who keeps guessing at a name delays only people who
-log in to it from new addresses, and only while the attack lasts.
+that has given a name's password before, or registered it, is *trusted* for
+that name, so the name's delay and lock do not apply to it (its own
+address count still does).  So an attacker who keeps guessing at a name
+delays only people who log in to it from new addresses, and only while the
+attack lasts.  Addresses in :attr:`ThrottlePolicy.exempt` networks
+(``--auth-exempt``, by default loopback) are not counted at all; the names
+they try still are.
 
 Memory is bounded: each table keeps at most ``max_entries`` keys, and past
 that forgets the least recently touched (which could give a very wide
@@ -53,6 +56,10 @@ class ThrottlePolicy:
     forget_after: float = 900.0
     trust_for: float = 30 * 86400.0
     max_entries: int = 100_000
+    #: Networks whose addresses are not counted (the name still is): by
+    #: default loopback, so that local bots, tests and a reverse proxy on the
+    #: same machine cannot lock each other out by address.
+    exempt: tuple[str, ...] = ()
 
     def step(self, count: int) -> float:
         """Seconds between the start of check number ``count`` (from 0) and the next."""
@@ -96,6 +103,7 @@ class Ticket:
     name: str | None
     address: str
     name_key: str
+    address_counted: bool = True
 
 
 def address_key(address: str) -> str:
@@ -125,6 +133,7 @@ class Throttle:
         self._names: OrderedDict[str, _Entry] = OrderedDict()
         self._addresses: OrderedDict[str, _Entry] = OrderedDict()
         self._trusted: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._exempt = tuple(ipaddress.ip_network(n, strict=False) for n in policy.exempt)
 
     # ------------------------------------------------------------ the checks
 
@@ -136,19 +145,20 @@ class Throttle:
         """
         now = self.clock()
         addr = address_key(address)
-        entries = [self._entry(self._addresses, addr, now)]
+        counted = not self._is_exempt(address)
+        entries = [self._entry(self._addresses, addr, now)] if counted else []
         name: str | None = None
         if not self._is_trusted(name_key, addr, now):
             name = name_key
             entries.append(self._entry(self._names, name_key, now))
-        locked = max(e.locked_until for e in entries)
+        locked = max([0.0, *(e.locked_until for e in entries)])
         if locked > now:
             return Locked(locked - now)
         start = max([now, *(e.next_at for e in entries)])
         for e in entries:
             e.next_at = start + self.policy.step(e.failures + e.running)
             e.running += 1
-        return Admitted(start - now, Ticket(name, addr, name_key))
+        return Admitted(start - now, Ticket(name, addr, name_key, counted))
 
     def still_locked(self, ticket: Ticket) -> Locked | None:
         """At the end of the wait: a lock that began meanwhile still refuses the check."""
@@ -184,7 +194,7 @@ class Throttle:
     # ------------------------------------------------------------ bookkeeping
 
     def _keys(self, ticket: Ticket) -> list[tuple[OrderedDict[str, _Entry], str]]:
-        keys = [(self._addresses, ticket.address)]
+        keys = [(self._addresses, ticket.address)] if ticket.address_counted else []
         if ticket.name is not None:
             keys.append((self._names, ticket.name))
         return keys
@@ -211,6 +221,17 @@ class Throttle:
             and now - e.last >= self.policy.forget_after
         )
 
+    def _is_exempt(self, address: str) -> bool:
+        if not self._exempt:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self._exempt)
+
     def _is_trusted(self, name_key: str, addr: str, now: float) -> bool:
         since = self._trusted.get((name_key, addr))
         if since is None:
@@ -225,6 +246,10 @@ class Throttle:
         self._trusted.move_to_end((name_key, addr))
         while len(self._trusted) > self.policy.max_entries:
             self._trusted.popitem(last=False)
+
+    def trust(self, name_key: str, address: str) -> None:
+        """The owner of ``name_key`` is at ``address`` (it just registered the name)."""
+        self._trust(name_key, address_key(address), self.clock())
 
     def forget_name(self, name_key: str) -> None:
         """An account was deleted: its name starts again from nothing."""

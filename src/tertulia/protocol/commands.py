@@ -58,6 +58,7 @@ class Verb(StrEnum):
     KICK = "KICK"
     BAN = "BAN"
     UNBAN = "UNBAN"
+    BANS = "BANS"
     MUTE = "MUTE"
     UNMUTE = "UNMUTE"
     ANNOUNCE = "ANNOUNCE"
@@ -110,6 +111,7 @@ VERBS: dict[Verb, VerbSpec] = {
         operator=True,
     ),
     Verb.UNBAN: VerbSpec("UNBAN name|address - lift a ban", operator=True),
+    Verb.BANS: VerbSpec("BANS - the bans in force", operator=True),
     Verb.MUTE: VerbSpec("MUTE #room name [duration] - stop someone speaking in a room"),
     Verb.UNMUTE: VerbSpec("UNMUTE #room name - let a muted user speak again"),
     Verb.ANNOUNCE: VerbSpec("ANNOUNCE text - a NOTICE to everyone connected", operator=True),
@@ -310,7 +312,7 @@ def text_args(verb: Verb, rest: str) -> Command:
     first, tail = _take(rest)
     if tail and verb in _ONE_WORD:
         raise _extra_words(verb)
-    if verb is Verb.ROOMS and rest:
+    if verb in (Verb.ROOMS, Verb.BANS) and rest:
         raise _extra_words(verb)
     if verb is Verb.IDENTIFY or verb is Verb.NICK:
         if not first:
@@ -382,6 +384,8 @@ def _moderation_text(verb: Verb, rest: str) -> Command:
         if not rest:
             raise _missing("text", verb)
         return Command(verb, text=clean_text(rest))
+    if verb is Verb.BANS:
+        return Command(verb)
     first, tail = _take(rest)
     if verb is Verb.BAN or verb is Verb.UNBAN:
         if not first:
@@ -603,6 +607,8 @@ def _moderation_json(verb: Verb, obj: Json, ref: Ref) -> Command:
 
     if verb is Verb.ANNOUNCE:
         return Command(verb, text=clean_text(field("text", True) or ""), ref=ref)
+    if verb is Verb.BANS:
+        return Command(verb, ref=ref)
     if verb is Verb.BAN or verb is Verb.UNBAN:
         target = parse_target(field("target", True) or "")
         if verb is Verb.UNBAN:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tertulia.protocol.messages import MessageView, Ref
+from tertulia.protocol.messages import BanView, MessageView, Ref
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -40,6 +40,7 @@ OK_FIELDS: dict[str, tuple[str, ...]] = {
     "KICK": ("room", "name"),
     "BAN": ("target", "until"),
     "UNBAN": ("target",),
+    "BANS": ("count",),
     "MUTE": ("room", "name", "until"),
     "UNMUTE": ("room", "name"),
     "ANNOUNCE": ("count",),
@@ -108,6 +109,16 @@ class JsonEncoder:
         _with_ref(obj, ref)
         obj["count"] = len(rooms)
         obj["rooms"] = [{"room": r, "count": c, "topic": t} for r, c, t in rooms]
+        return encode(obj)
+
+    def bans(self, bans: Sequence[BanView], ref: Ref) -> bytes:
+        obj: dict[str, Any] = {"type": "ok", "cmd": "bans"}
+        _with_ref(obj, ref)
+        obj["count"] = len(bans)
+        obj["bans"] = [
+            {"target": b.target, "until": b.until, "operator": b.operator, "reason": b.reason}
+            for b in bans
+        ]
         return encode(obj)
 
     def help(self, commands: Sequence[tuple[str, str]], ref: Ref) -> bytes:

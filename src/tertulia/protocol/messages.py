@@ -1,4 +1,4 @@
-"""The read-only view of a chat message that both encoders need.
+"""The read-only views of a chat message and of a ban that both encoders need.
 
 Any object with these attributes will do (the store's ``StoredMessage`` has
 them), so the protocol layer does not import the core.
@@ -27,3 +27,16 @@ class MessageView(Protocol):
     def kind(self) -> str: ...
     @property
     def ts(self) -> str: ...
+
+
+class BanView(Protocol):
+    """A ban as BANS lists it: ``until`` is a wire time, or "" for no end."""
+
+    @property
+    def target(self) -> str: ...
+    @property
+    def until(self) -> str: ...
+    @property
+    def operator(self) -> str: ...
+    @property
+    def reason(self) -> str: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from tertulia.protocol.messages import MessageView, Ref
+from tertulia.protocol.messages import BanView, MessageView, Ref
 
 RESET = "\x1b[0m"
 
@@ -48,6 +48,15 @@ class TextEncoder:
     def rooms(self, rooms: Sequence[tuple[str, int, str]], ref: Ref) -> bytes:
         lines = [_room_line(room, count, topic) for room, count, topic in rooms]
         lines.append(f"@-> OK ROOMS {len(rooms)}\n")
+        return "".join(lines).encode()
+
+    def bans(self, bans: Sequence[BanView], ref: Ref) -> bytes:
+        """``@-> BAN target until operator reason`` per ban (``*``: no end), then the OK."""
+        lines = [
+            f"@-> BAN {b.target} {b.until or '*'} {b.operator} {b.reason}".rstrip(" ") + "\n"
+            for b in bans
+        ]
+        lines.append(f"@-> OK BANS {len(bans)}\n")
         return "".join(lines).encode()
 
     def help(self, commands: Sequence[tuple[str, str]], ref: Ref) -> bytes:

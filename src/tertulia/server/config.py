@@ -145,6 +145,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("auth_lock_after", int, 10, "failed passwords that lock a name or address", 1),
     Option("auth_lock_for", float, 300.0, "seconds such a lock lasts", 0),
     Option(
+        "auth_exempt",
+        tuple,
+        ("127.0.0.0/8", "::1"),
+        "addresses or networks whose failed passwords are not counted by address"
+        " (the name still is; comma-separated)",
+        None,
+        item="network",
+    ),
+    Option(
         "offline_limit",
         int,
         100,
@@ -212,6 +221,7 @@ class Config:
     auth_delay: float = 1.0
     auth_lock_after: int = 10
     auth_lock_for: float = 300.0
+    auth_exempt: tuple[str, ...] = ("127.0.0.0/8", "::1")
     offline_limit: int = 100
     log_level: str = "info"
     operators: tuple[str, ...] = ()

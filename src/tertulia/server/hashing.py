@@ -108,10 +108,18 @@ class ThreadedHasher:
     def _back(self, done: object, future: Future[_T]) -> None:
         """Hand a result to the loop thread (from the worker thread)."""
         assert callable(done)
+        if future.cancelled():
+            return  # dropped by close(): the server is stopping
         try:
             self._loop.call_soon_threadsafe(done, future.result())
         except RuntimeError:
             logger.warning("event loop closed; a password check was dropped")
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=False)
+        """Wait for the checks running now (at most one per worker) and drop the queued ones.
+
+        Called at shutdown, after every connection has ended, so nobody waits
+        for a dropped answer; dropping them keeps the exit within a few
+        seconds however many checks were queued (PROTOCOL.md §7).
+        """
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -545,11 +545,13 @@ class SqliteStore:
             raise StoreUnavailable(
                 f"{self._path} has schema version {version}; this server knows {SCHEMA_VERSION}"
             )
-        if version == 0:
+        new_file = version == 0
+        if new_file:
             conn.executescript(_SCHEMA)
             version = 1
         for step in range(version + 1, SCHEMA_VERSION + 1):
-            logger.info("store %s: upgrading the schema to version %d", self._path, step)
+            if not new_file:
+                logger.info("store %s: upgrading the schema to version %d", self._path, step)
             conn.executescript(_MIGRATIONS[step])
         (seq,) = conn.execute(
             "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'messages'"

@@ -57,13 +57,14 @@ class TertuliaApp(App[int]):
     #members { width: 20; padding: 0 1; }
     #status { height: 1; padding: 0 1; color: $text-muted; }
     #input { border: none; height: 1; padding: 0 1; }
-    #name-box { align: center middle; width: 60; height: auto; margin: 4 8; }
+    NameScreen { align: center middle; }
+    #name-box { width: 100%; max-width: 64; height: auto; padding: 0 2; }
+    #name-box Label { width: 100%; }  /* long reasons wrap instead of being cut */
     /* Smaller terminals: the side lists shrink, then the members go. */
     .medium #rooms { width: 16; }
     .medium #members { width: 14; }
     .narrow #members { display: none; }
     .tiny #rooms { width: 12; }
-    .tiny #name-box { width: 1fr; margin: 1 1; }
     """
     TITLE = "Tertulia"
     ENABLE_COMMAND_PALETTE = False  # Ctrl+P is "previous conversation" here

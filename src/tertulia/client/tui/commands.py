@@ -44,7 +44,7 @@ def help_lines() -> list[str]:
         _("/quit [reason] - leave the chat"),
         _("@<- VERB args - any protocol command; //text sends a line starting with /"),
         _("Keys: Ctrl+N/Ctrl+P or Alt+1..9 switch, PageUp older messages, "
-          "Tab completes, Ctrl+C twice quits"),
+          "Tab completes (again: the next choice, Shift+Tab: the one before), Ctrl+C twice quits"),
     ]
 
 
@@ -136,6 +136,9 @@ async def command(app: TertuliaApp, cmd: str, **fields: Any) -> None:
     reply = await session.request(app, cmd, **fields)
     if reply is None or reply.get("type") != "ok":
         return
+    if cmd in ("register", "password"):
+        # The password that identifies the user from now on (kept for reconnecting).
+        app.password = fields.get("new" if cmd == "password" else "password") or app.password
     if cmd == "join":
         conv = app.conversation(str(reply.get("room")))
         app.switch_to(conv.key)

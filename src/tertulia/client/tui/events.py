@@ -47,6 +47,16 @@ def apply_event(app: TertuliaApp, event: JsonObject) -> None:
         app.show(conv, Entry(notice(_("{name} joined {room}").format(
             name=name, room=conv.title))), count=False)
         app.refresh_members()
+    elif kind == "leave" and fold(str(event.get("name"))) == fold(me):
+        # Put out of a room (a kick): it leaves the list, and is not joined again
+        # after a reconnection.
+        room = str(event.get("room"))
+        app.conversations.pop(fold(room), None)
+        if app.current == fold(room) or app.current not in app.conversations:
+            app.switch_to(fold(GENERAL))
+        app.refresh_sidebar()
+        app.tell(_("you are out of {room} ({why})").format(
+            room=room, why=event.get("reason", "")), ERROR_STYLE)
     elif kind == "leave":
         conv = app.conversation(str(event.get("room")))
         name = str(event.get("name"))

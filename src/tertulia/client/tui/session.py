@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tertulia.client.connection import Connection, ConnectionClosed, JsonObject, ServerRefused
 from tertulia.client.i18n import _
 from tertulia.client.plain import untrusted
-from tertulia.client.servers import Address, Rotation, describe
+from tertulia.client.servers import Address, Rotation, describe, failure
 from tertulia.client.tui.events import apply_event
 from tertulia.client.tui.model import GENERAL, Entry
 from tertulia.client.tui.render import ERROR_STYLE, message_entry, notice
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 #: Reconnection delays: the first, and the most.
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 30.0
+#: BYE codes after which the client does not reconnect: the server meant it.
+FINAL_BYES = ("KICKED", "PROTOCOL_ERRORS")
 #: Messages asked for when scrolling back (PageUp) and when catching up.
 PAGE = 50
 CATCH_UP = 500
@@ -53,7 +55,8 @@ async def run_connection(app: TertuliaApp) -> None:
         except (OSError, ServerRefused, TimeoutError) as exc:
             wait = rotation.failed()
             app.tell(_("cannot connect to {where}: {why}; {next}").format(
-                where=describe(address), why=exc, next=_next_try(rotation, wait)), ERROR_STYLE)
+                where=describe(address), why=failure(exc), next=_next_try(rotation, wait)),
+                ERROR_STYLE)
             app.status(_("not connected"))
             await asyncio.sleep(wait)
             continue
@@ -73,6 +76,13 @@ async def run_connection(app: TertuliaApp) -> None:
             return
         bye = conn.bye
         why = f"{bye.get('code')} {bye.get('text', '')}" if bye else _("connection lost")
+        if bye is not None and bye.get("code") in FINAL_BYES:
+            # The server meant it (an operator's kick): no reconnecting.
+            app.tell(_("disconnected from {where} ({why}); not reconnecting "
+                       "(Ctrl+C twice quits)").format(where=describe(address), why=why),
+                     ERROR_STYLE)
+            app.status(_("not connected"))
+            return
         wait = rotation.dropped()
         app.tell(_("disconnected from {where} ({why}); {next}").format(
             where=describe(address), why=why, next=_next_try(rotation, wait)), ERROR_STYLE)
@@ -146,17 +156,16 @@ async def _login(app: TertuliaApp, conn: Connection) -> None:
         if conv.private:
             continue
         app.spawn(members(app, conv.title))
-        newest = known.get(conv.key)
-        if newest is not None:
-            app.spawn(catch_up(app, conv.title, newest))
+        if conv.key in known:  # a room of the last connection (not a new one)
+            app.spawn(catch_up(app, conv.title, known[conv.key]))
 
 
 def _refusal(name: str, reply: JsonObject) -> str:
     code = str(reply.get("code", ""))
     message = str(reply.get("message", ""))
     if code == "NAME_IN_USE":
-        return _("The name {name} is taken: {why}. Choose another.").format(
-            name=name, why=message)
+        return _("The name {name} is taken by someone online. Choose another.").format(
+            name=name)
     if code == "INVALID_NAME":
         return _("The name {name} is not valid: {why}. Choose another.").format(
             name=name, why=message)
@@ -238,8 +247,12 @@ async def history(app: TertuliaApp, room: str, **fields: Any) -> None:
                      count=False)
 
 
-async def catch_up(app: TertuliaApp, room: str, after: str) -> None:
-    """HISTORY after the last message seen, page by page, until nothing is missing."""
+async def catch_up(app: TertuliaApp, room: str, after: str | None) -> None:
+    """HISTORY after the last message seen, page by page, until nothing is missing.
+
+    With no message seen (``after`` None: the room was empty), the latest
+    :data:`CATCH_UP` messages: all of them are new.
+    """
     while True:
         reply = await request(app, "history", room=room, after=after, limit=CATCH_UP)
         if reply is None or reply.get("type") != "ok":
@@ -249,6 +262,6 @@ async def catch_up(app: TertuliaApp, room: str, after: str) -> None:
         for msg in messages:
             app.show(conv, message_entry(msg, app.me),
                      count=False)
-        if len(messages) < CATCH_UP:
+        if len(messages) < CATCH_UP or after is None:
             return
         after = str(messages[-1].get("id"))

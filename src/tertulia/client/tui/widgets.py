@@ -119,6 +119,7 @@ class NameScreen(Screen[None]):
         field_ = self.query_one("#password-input", Input)
         field_.value = ""
         field_.display = True
+        field_.disabled = False
         field_.focus()
 
     def _answer(self, value: str | None) -> None:
@@ -128,6 +129,10 @@ class NameScreen(Screen[None]):
         assert isinstance(app, TertuliaApp)
         if app.name_wanted is not None and not app.name_wanted.done():
             app.name_wanted.set_result(value)
+            if value is not None:  # until the server answers (a password takes a while)
+                self.query_one("#name-reason", Label).update(Text(_("checking...")))
+                for field_ in self.query(Input):
+                    field_.disabled = True
 
     @on(Input.Submitted, "#name-input")
     def submitted(self, event: Input.Submitted) -> None:

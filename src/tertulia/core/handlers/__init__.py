@@ -39,6 +39,7 @@ HANDLERS: dict[Verb, Handler] = {
     Verb.KICK: moderation.kick,
     Verb.BAN: moderation.ban,
     Verb.UNBAN: moderation.unban,
+    Verb.BANS: moderation.bans,
     Verb.MUTE: moderation.mute,
     Verb.UNMUTE: moderation.unmute,
     Verb.ANNOUNCE: moderation.announce,

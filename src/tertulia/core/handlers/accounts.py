@@ -2,13 +2,17 @@
 
 An account protects one name with a password.  Passwords go to the
 :class:`~tertulia.core.ports.PasswordHasher` (off the event loop); only
-their hashes reach the store, and none is ever logged or sent.  IDENTIFY's
-password check lives with IDENTIFY in :mod:`membership`.
+their hashes reach the store, and none is ever logged or sent.
+
+Every password check (IDENTIFY's, in :mod:`membership`, and PASSWORD's and
+UNREGISTER's here) goes through :func:`check_password`, which asks the hub's
+:class:`~tertulia.core.throttle.Throttle` first: a check may wait, or be
+refused while a name or an address is locked.
 
 PASSWORD and UNREGISTER are extensions (docs/reference/protocol.md): both
 act on the account of the session's current name, and both need its
-password, checked like IDENTIFY's.  While a command waits for the hasher or
-the store the session is held, so its later lines wait too (core.session).
+password.  While a command waits for the throttle, the hasher or the store
+the session is held, so its later lines wait too (core.session).
 """
 
 from __future__ import annotations
@@ -159,6 +163,7 @@ def _saved(s: Session, account: Account, ref: Ref, result: StoreUnavailable | No
             _store_failed(s, Verb.REGISTER, ref)
             return
         s.hub.accounts[account.key] = account
+        s.hub.throttle.trust(account.key, s.address)
         s.account = account.key
         s.ok(Verb.REGISTER, ref, account.name)
     finally:

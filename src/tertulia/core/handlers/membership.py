@@ -47,6 +47,10 @@ def identify(s: Session, cmd: Command) -> None:
         if account.key in s.hub.users:
             s.error(ErrorCode.NAME_IN_USE, f"{cmd.name} is in use", Verb.IDENTIFY, cmd.ref)
             return
+        ban = s.hub.name_ban(account.key)
+        if ban is not None:  # banned while the password was being checked
+            s.error(ErrorCode.FORBIDDEN, f"{cmd.name} is {ban_text(ban)}", Verb.IDENTIFY, cmd.ref)
+            return
 
         def logged_in() -> None:
             s.account = account.key

@@ -1,4 +1,4 @@
-"""KICK, BAN, UNBAN, MUTE, UNMUTE, ANNOUNCE, MODE, VOICE, DEVOICE and INVITE.
+"""KICK, BAN, UNBAN, BANS, MUTE, UNMUTE, ANNOUNCE, MODE, VOICE, DEVOICE and INVITE.
 
 These verbs extend PROTOCOL.md (docs/reference/protocol.md, "Moderation").
 Who may do what:
@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 from tertulia.core.hub import covers, wire_time
@@ -228,6 +229,31 @@ def _unbanned(
         _audit(s, Verb.UNBAN, target)
     finally:
         s.release()
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A ban as BANS shows it (a :class:`~tertulia.protocol.messages.BanView`)."""
+
+    target: str
+    until: str
+    operator: str
+    reason: str
+
+
+def bans(s: Session, cmd: Command) -> None:
+    """The bans in force, names first, each kind sorted."""
+    _need_operator(s, Verb.BANS)
+    hub = s.hub
+    now = hub.wallclock()
+    listed = [
+        _Listed(
+            b.target, wire_time(b.expires) if b.expires is not None else "", b.operator, b.reason
+        )
+        for _, b in sorted(hub.bans.items(), key=lambda item: (item[0][0] != BAN_NAME, item[0]))
+        if b.active(now)
+    ]
+    s.send(s.enc.bans(listed, cmd.ref))
 
 
 # ---------------------------------------------------------------- operators and creators
