@@ -8,6 +8,7 @@ exactly as a server without a bus; :meth:`LocalBus.claim` is still correct
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from tertulia.core.ports import ClaimDone, ClusterEvent, ClusterListener, ClusterState
 
@@ -41,6 +42,10 @@ class LocalBus:
     def send(self, node: str, event: ClusterEvent) -> None:
         """Nobody to tell."""
         del node, event
+
+    def barrier(self, done: Callable[[], None]) -> None:
+        """Nothing to wait for: ``done`` soon."""
+        asyncio.get_running_loop().call_soon(done)
 
     async def close(self) -> None:
         """Nothing to close."""

@@ -15,10 +15,15 @@ the folded name's UTF-8 in hex, value = JSON ``{"name", "node"}``.
 * **One worker, one order.**  Claims, releases and keep-alives of a node go
   through one queue, so a release and a later claim of the same name by the
   same node happen in that order, and a keep-alive never races a release.
-* **Presence** travels on plain NATS subjects (it is not stored): events
-  for everyone on ``tertulia.ev``, events for one node on
-  ``tertulia.node.<node>``, as JSON objects of
-  :class:`~tertulia.core.ports.ClusterEvent` fields.  Every node says
+* **Presence** travels as JSON objects of
+  :class:`~tertulia.core.ports.ClusterEvent` fields.  Once the bus is
+  ordered with a store's stream (:meth:`NatsBus.order_with`, what a node
+  does), the room-visible events (JOIN, LEAVE, QUIT, NICK, TOPIC, room
+  modes) go into the history stream on ``tertulia.msg.ev``: every node
+  hears them at their place among the room messages, so every member sees
+  one order.  The rest (who is on a node, beats, private messages) is on
+  plain NATS subjects, not stored: ``tertulia.ev`` for everyone,
+  ``tertulia.node.<node>`` for one node.  Every node says
   ``beat`` each :data:`BEAT` seconds; one silent for :data:`SILENCE` seconds,
   or that says ``bye``, is reported lost (its users quit).  A node that
   starts says ``hello`` and every other one answers with its state (its
@@ -36,7 +41,7 @@ import logging
 import secrets
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import nats.js.errors
@@ -45,14 +50,19 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from tertulia.core.ports import (
+    JOINED,
+    LEFT,
     NODE_LOST,
+    RENAMED,
+    TOPIC,
+    USER_OFF,
     ClaimDone,
     ClusterEvent,
     ClusterListener,
     ClusterState,
     StoreUnavailable,
 )
-from tertulia.store.nats import NATS_ERRORS, connect, token
+from tertulia.store.nats import NATS_ERRORS, NatsStore, connect, token
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +75,10 @@ SILENCE: Final = 3.5
 
 # Bus-level kinds (never handed to the listener).
 _HELLO, _WANT, _BEAT, _BYE = "hello", "want", "beat", "bye"
+#: A barrier's mark in the stream (see NatsBus.barrier); heard and dropped.
+_MARK = "mark"
+#: The kinds that go into the stream, in order with the room messages.
+ORDERED: Final = frozenset({JOINED, LEFT, USER_OFF, RENAMED, TOPIC})
 _FIELDS: Final = ("kind", "node", "key", "name", "color", "room", "text", "new_name", "mid", "ts")
 
 
@@ -127,6 +141,12 @@ class NatsBus:
         self._beater: asyncio.Task[None] | None = None
         #: Other nodes heard from, with the monotonic time of their last word.
         self.nodes: dict[str, float] = {}
+        self._stream: NatsStore | None = None
+
+    def order_with(self, store: NatsStore) -> None:
+        """Send room-visible events through ``store``'s stream, and hear them from it."""
+        self._stream = store
+        store.hear_events(self.hear)
 
     async def open(self) -> None:
         """Connect and create the names bucket if it is new.
@@ -173,8 +193,25 @@ class NatsBus:
         self._announcer = asyncio.create_task(self._announce_loop(), name="tertulia-bus-events")
 
     def announce(self, event: ClusterEvent) -> None:
-        """Queue an event for every other node."""
+        """Queue an event for every other node (in the stream if it is ordered)."""
+        if self._stream is not None and event.kind in ORDERED:
+            if not self._closed:
+                self._stream.publish_event(self._encode(event), _ignore)
+            return
         self._emit(self.events_subject, event)
+
+    def barrier(self, done: Callable[[], None]) -> None:
+        """Call ``done`` once every event and message stored before now is applied here.
+
+        A mark goes into the stream after this node's earlier events; when
+        the subscription reaches it, everything stored before it, by any
+        node, has been delivered here.  Without a stream (or when it fails)
+        ``done`` is called anyway, soon.
+        """
+        if self._stream is None or self._closed:
+            asyncio.get_running_loop().call_soon(done)
+            return
+        self._stream.publish_event(self._encode(ClusterEvent(_MARK)), lambda _result: done())
 
     def send(self, node: str, event: ClusterEvent) -> None:
         """Queue an event for one node."""
@@ -183,10 +220,13 @@ class NatsBus:
     def _emit(self, subject: str, event: ClusterEvent) -> None:
         if self._closed or self._announcer is None:
             return
+        self._events.append((subject, self._encode(event)))
+        self._events_wake.set()
+
+    def _encode(self, event: ClusterEvent) -> bytes:
         fields = {f: getattr(event, f) for f in _FIELDS if getattr(event, f)}
         fields["node"] = self.node
-        self._events.append((subject, json.dumps(fields, ensure_ascii=False).encode()))
-        self._events_wake.set()
+        return json.dumps(fields, ensure_ascii=False).encode()
 
     async def _announce_loop(self) -> None:
         """Subscribe, say hello, then publish queued events in order."""
@@ -211,14 +251,18 @@ class NatsBus:
                 logger.debug("bus %s: event lost: %r", self.description, exc)
 
     async def _heard(self, msg: Any) -> None:
-        """An event from another node."""
+        """An event from another node, on a plain subject."""
+        self.hear(msg.data)
+
+    def hear(self, data: bytes) -> None:
+        """An event from another node (from a plain subject or the stream)."""
         try:
-            fields = json.loads(msg.data)
+            fields = json.loads(data)
             if not isinstance(fields, dict):
                 raise TypeError("not an object")
             event = ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS})
         except (ValueError, TypeError):
-            logger.warning("bus %s: bad event %r", self.description, msg.data[:100])
+            logger.warning("bus %s: bad event %r", self.description, data[:100])
             return
         node = event.node
         if not node or node == self.node:
@@ -236,7 +280,7 @@ class NatsBus:
                 return
         if not known and kind != _HELLO:
             self.send(node, ClusterEvent(_WANT))
-        if kind in (_HELLO, _BEAT, _WANT):
+        if kind in (_HELLO, _BEAT, _WANT, _MARK):
             return
         if self._listener is not None:
             try:
@@ -380,3 +424,7 @@ class NatsBus:
             for key in list(self.owned):
                 self._queue.append((_Op.KEEP, key, "", None))
             self._wake.set()
+
+
+def _ignore(result: object) -> None:
+    """An ordered event's completion: a failure was logged by the store."""

@@ -388,6 +388,11 @@ class Bus(Protocol):
         """Tell one node (a private message to one of its users)."""
         ...
 
+    def barrier(self, done: Callable[[], None]) -> None:
+        """Call ``done`` (later) once every room event and message that any node
+        had stored before this call has been delivered on this node."""
+        ...
+
     async def close(self) -> None:
         """Release every claim and disconnect.  Idempotent."""
         ...

@@ -185,6 +185,7 @@ class Server:
             except BaseException:
                 await self.store.close()
                 raise
+            self._order_bus()
         except BaseException:
             self._close_listeners()
             raise
@@ -269,6 +270,16 @@ class Server:
         while True:
             await asyncio.sleep(period)
             self.hub.tick()
+
+    def _order_bus(self) -> None:
+        """On NATS, room events travel in the history stream, in order with the messages."""
+        if not self.config.nats:
+            return
+        from tertulia.bus.nats import NatsBus
+        from tertulia.store.nats import NatsStore
+
+        if isinstance(self.bus, NatsBus) and isinstance(self.store, NatsStore):
+            self.bus.order_with(self.store)
 
     async def stop(self, fast: asyncio.Event | None = None) -> None:
         """Shut down in the order of PROTOCOL.md §7; ``fast`` set skips the waits."""

@@ -362,6 +362,8 @@ class NatsStore:
         self.prefix = prefix
         self.stream = f"{prefix.upper()}_MSGS"
         self.subject_prefix = f"{prefix}.msg."
+        #: The stream subject of cluster events kept in order with the messages.
+        self.events_subject = f"{prefix}.msg.ev"
         self.rooms_bucket = f"{prefix}_rooms"
         self.accounts_bucket = f"{prefix}_accounts"
         self.bans_bucket = f"{prefix}_bans"
@@ -407,6 +409,7 @@ class NatsStore:
         self._mine: dict[int, _Slot] = {}
         self._origins = itertools.count(1)
         self._feed: Feed | None = None
+        self._hear: Callable[[bytes], None] | None = None
         self._watchers: list[asyncio.Task[None]] = []
         self._keep = history_per_room
         self._catching_up: tuple[int, asyncio.Future[None]] | None = None
@@ -473,6 +476,30 @@ class NatsStore:
             )
             self._appending[slot] = None
             self._wake.set()
+
+    def publish_event(self, payload: bytes, done: _Done) -> None:
+        """Put a cluster event in the stream, in order with the room messages.
+
+        Events go on :attr:`events_subject` (``<prefix>.msg.ev``, not a room:
+        ``ev`` is not hex), so they take their place in the one order of the
+        stream without entering any history.  ``done`` gets None once the
+        event is stored *and* this node's subscription has reached it (so
+        every event and message stored before it, from any node, has been
+        applied here: the cluster's barrier), or StoreUnavailable.
+        """
+        slot = self._submit(done, fifo=False)
+        if slot is not None:
+            origin = slot.origin = next(self._origins)
+            self._mine[origin] = slot
+            self._outbox.append(
+                (_Kind.APPEND, slot, self.events_subject, payload, f"{self._node}.{origin}")
+            )
+            self._appending[slot] = None
+            self._wake.set()
+
+    def hear_events(self, hear: Callable[[bytes], None]) -> None:
+        """Hand the other nodes' events of the stream to ``hear``, at their place."""
+        self._hear = hear
 
     def follow(self, feed: Feed, accounts: AccountFeed, bans: BanFeed) -> bool:
         """Deliver every room message in the stream's order, on every node alike.
@@ -963,11 +990,12 @@ class NatsStore:
                 if slot is not None and not slot.ready and slot.seq == 0:
                     return  # stored before delivered: wait for the ack
             inbound.popleft()
+            if subject == self.events_subject:
+                self._event(seq, data, headers, stored_ms, slot)
+                continue
             room_key, message = self._admit(seq, subject, data, headers, stored_ms)
             self._applied = seq
-            catching_up = self._catching_up
-            if catching_up is not None and seq >= catching_up[0] and not catching_up[1].done():
-                catching_up[1].set_result(None)
+            self._caught_up(seq)
             if slot is not None and not slot.ready:
                 if message is None:
                     self._settle(slot, StoreUnavailable(f"{self.description}: stored too late"))
@@ -978,6 +1006,35 @@ class NatsStore:
                     self._feed(room_key, message)
                 except Exception:
                     logger.exception("store feed %r failed", self._feed)
+
+    def _caught_up(self, seq: int) -> None:
+        catching_up = self._catching_up
+        if catching_up is not None and seq >= catching_up[0] and not catching_up[1].done():
+            catching_up[1].set_result(None)
+
+    def _event(
+        self,
+        seq: int,
+        data: bytes,
+        headers: dict[str, str],
+        stored_ms: float,
+        slot: _Slot | None,
+    ) -> None:
+        """A cluster event at its place: complete ours, hand the others' to the bus."""
+        self._applied = seq
+        self._caught_up(seq)
+        expires = headers.get(EXPIRES, "0")
+        late = expires.isdigit() and int(expires) and stored_ms > int(expires)
+        if slot is not None:
+            if not slot.ready:
+                self._settle(slot, StoreUnavailable("stored too late") if late else None)
+            return
+        if late or self._hear is None:
+            return
+        try:
+            self._hear(data)
+        except Exception:
+            logger.exception("store event listener %r failed", self._hear)
 
     def _admit(
         self, seq: int, subject: str, data: bytes, headers: dict[str, str], stored_ms: float
