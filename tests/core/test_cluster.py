@@ -9,6 +9,7 @@ announces recorded.  tests/cluster/ runs the same paths on real nodes.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 from tertulia.core.hub import Hub
@@ -67,6 +68,10 @@ class FakeBus:
 
     def send(self, node: str, event: ClusterEvent) -> None:
         self.sent.append((node, event))
+
+    def barrier(self, done: Callable[[], None]) -> None:
+        """Nothing stored elsewhere in this double: reached at once."""
+        done()
 
     def hear(self, kind: str, **fields: Any) -> None:
         """An event from node "n2"."""

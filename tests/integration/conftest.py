@@ -17,28 +17,98 @@ from tests.nats_fixtures import nats_prefix, nats_server
 __all__ = ["nats_prefix", "nats_server"]
 
 
-#: With TERTULIA_TEST_CLUSTER=1 every "server" is two nodes on one nats-server.
-CLUSTER = os.environ.get("TERTULIA_TEST_CLUSTER") == "1"
+#: TERTULIA_TEST_CLUSTER=1: only the two-node run; =0: only the one-server run.
+ONLY = os.environ.get("TERTULIA_TEST_CLUSTER", "")
+MODES = {"0": [False], "1": [True]}.get(ONLY, [False, True])
+
+#: Tests that cannot hold on two nodes, by nature or for what is not done yet,
+#: with why (listed in docs/explanation/cluster.md, "The protocol suite on two nodes").
+PER_NODE = "counted on each node: a cluster does not share this limit"
+RESTART = "restarts a server on its SQLite file; a node keeps its state in NATS"
+SQLITE = "reads the SQLite file; a node keeps its state in NATS"
+NOT_YET = "not done yet on a cluster (docs/explanation/cluster.md)"
+LATE_EVENT = (
+    "the actor's reply may come before its room event is stored, so a client of the other "
+    "node may get the event after its own next reply; " + NOT_YET
+)
+CLUSTER_SKIPS: dict[str, str] = {
+    "test_connection_rate_per_address": PER_NODE,
+    "test_max_connections": PER_NODE,
+    "test_max_per_ip": PER_NODE,
+    "test_slowloris_is_cut": PER_NODE,
+    "test_parallel_guesses_are_spaced_too": PER_NODE,
+    "test_lock_then_the_owner_still_gets_in": PER_NODE,
+    "test_distinct_colours_while_free": "free colours are drawn on each node",
+    "test_color_random": "free colours are drawn on each node",
+    "test_password_never_stored_in_clear": SQLITE,
+    "test_legacy_scrypt_hash_is_upgraded_on_login": SQLITE,
+    "test_backup_while_running_restores_messages_and_bans": SQLITE,
+    "test_registered_account_survives_restart": RESTART,
+    "test_kept_messages_survive_a_restart": RESTART,
+    "test_creator_modes_and_lists_survive_a_restart": RESTART,
+    "test_announce_reaches_every_connection": "ANNOUNCE reaches the operator's node only; "
+    + NOT_YET,
+    "test_ban_address_and_network": "a ban sends away the users of its own node only; " + NOT_YET,
+    "test_others_get_forbidden_and_an_operator_needs_its_password": "a ban sends away the "
+    "users of its own node only; " + NOT_YET,
+    "test_moderated_room_and_voices": "room modes are not pushed to the other nodes; " + NOT_YET,
+    "test_invite_only_room": "room modes are not pushed to the other nodes; " + NOT_YET,
+    "test_mute_unmute_and_expiry": "room modes are not pushed to the other nodes; " + NOT_YET,
+    "test_json_mode_room_verbs": "room modes are not pushed to the other nodes; " + NOT_YET,
+    "test_operators_moderate_every_room_and_creators_cannot_touch_them": "room modes are not "
+    "pushed to the other nodes; " + NOT_YET,
+    "test_kick_from_a_room_and_from_general": "KICK reaches users of its own node only; "
+    + NOT_YET,
+    "test_ban_name_cuts_refuses_identify_and_nick_until_unban": "a ban sends away the users "
+    "of its own node only; " + NOT_YET,
+    "test_event_objects": LATE_EVENT,
+    "test_ids_are_strings_in_message_order": LATE_EVENT,
+    "test_plain_line_reaches_room_not_sender": LATE_EVENT,
+    "test_nick_seen_by_room_sharers_not_by_actor": LATE_EVENT,
+    "test_nick_to_registered_name_needs_auth": LATE_EVENT,
+    "test_me_action": LATE_EVENT,
+    "test_line_over_the_rate_is_not_executed": "a command waits for the cluster's barrier, so "
+    "the timing of lines against the rate differs; " + NOT_YET,
+    "test_many_clients_vanishing_at_once": "QUIT lines of another node's users are not "
+    "awaited by the barrier of a vanished connection; " + NOT_YET,
+    "test_flood_of_bad_lines_does_not_stall_other_users": "each command waits for the "
+    "cluster's barrier (one JetStream write), too slow for its time limit; " + NOT_YET,
+}
 
 
-@pytest.fixture
+@pytest.fixture(
+    params=[pytest.param(m, id="cluster", marks=pytest.mark.slow) if m else m for m in MODES],
+    ids=lambda m: "cluster" if m else "one",
+)
 def make_server(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., ServerThread]]:
     """``make_server(rate=0, max_sendq=4096, ...)``: start a server with those options.
 
-    With ``TERTULIA_TEST_CLUSTER=1`` it is a :class:`ClusterThread`: two
-    nodes on the session's nats-server, and each client lands on one of them
-    at random (the protocol suite run against a cluster).
+    Every test that uses it runs twice: on one server (``[one]``), and on a
+    :class:`ClusterThread` (``[cluster]``): two nodes on the worker's
+    nats-server, each client on one of them at random (the same on every run
+    of a test).  ``TERTULIA_TEST_CLUSTER=0`` or ``=1`` runs only one of them.
     """
+    cluster = bool(request.param)
+    if cluster:
+        reason = CLUSTER_SKIPS.get(request.node.originalname)
+        if reason is not None:
+            pytest.skip(f"on two nodes: {reason}")
     started: list[ServerThread] = []
 
     def make(**overrides: Any) -> ServerThread:
         server: ServerThread
-        if CLUSTER:
+        if cluster:
             nats = request.getfixturevalue("nats_server")
             prefix = f"{request.getfixturevalue('nats_prefix')}s{len(started)}"
-            server = ClusterThread(tmp_path / f"s{len(started)}", nats.url, prefix, overrides)
+            server = ClusterThread(
+                tmp_path / f"s{len(started)}",
+                nats.url,
+                prefix,
+                overrides,
+                seed=f"{request.node.nodeid}/{len(started)}",
+            )
         else:
             server = ServerThread(server_config(tmp_path, **overrides))
         server.start()

@@ -107,8 +107,12 @@ class ClusterThread(ServerThread):
     The first node is the one ``call``, ``server`` and ``config`` refer to.
     """
 
-    def __init__(self, tmp_path: Path, url: str, prefix: str, overrides: dict[str, Any]) -> None:
+    def __init__(
+        self, tmp_path: Path, url: str, prefix: str, overrides: dict[str, Any], seed: str = ""
+    ) -> None:
         options = {"nats": url, "nats_prefix": prefix, **overrides}
+        #: Which node each client gets: random, but the same on every run of a test.
+        self.choice = random.Random(seed or prefix)
         self.nodes = [
             ServerThread(server_config(tmp_path / f"node{i}", **options)) for i in range(2)
         ]
@@ -123,7 +127,7 @@ class ClusterThread(ServerThread):
 
     @property  # type: ignore[override]
     def port(self) -> int:
-        return random.choice(self.nodes).port
+        return self.choice.choice(self.nodes).port
 
     @port.setter
     def port(self, value: int) -> None:

@@ -52,7 +52,7 @@ from tertulia.protocol.textmode import TextEncoder
 
 if TYPE_CHECKING:
     from tertulia.core.hub import Hub
-    from tertulia.core.ports import Peer
+    from tertulia.core.ports import Bus, Peer
     from tertulia.core.rooms import Room
 
 logger = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ class Session:
         "peer",
         "pinged",
         "rooms",
+        "synced",
         "variant",
         "verified",
         "xterm",
@@ -130,6 +131,9 @@ class Session:
         self.backlog: deque[tuple[Line | str, bool]] | None = None
         self.inflight = 0
         self.holds = 0
+        #: On a cluster node: the cluster's barrier was reached for the line
+        #: about to run (see :meth:`_run`).
+        self.synced = False
         self.closed = False
         self.connected_at = now
         self.last_rx = now
@@ -255,6 +259,12 @@ class Session:
             return True
         if self.inflight and verb is not Verb.SAY and verb is not Verb.ME:
             return False  # wait for the chat messages before it
+        if self.hub.cluster is not None and verb is not Verb.SAY and verb is not Verb.ME:
+            # A command sees what every node did before it (choice 31): wait
+            # for the cluster's barrier, then run the line from the backlog.
+            if not self.synced and not self._barrier(self.hub.cluster.bus):
+                return False
+            self.synced = False
         self.bad_in_row = 0
         handler = self.hub.handlers[verb]
         try:
@@ -266,6 +276,26 @@ class Session:
                 return False
             self.error(exc.code, exc.message, verb, command.ref)
         return True
+
+    def _barrier(self, bus: Bus) -> bool:
+        """Wait for the cluster's barrier; True if it was reached at once (run now)."""
+        self.synced = True
+        inside, at_once = True, False
+
+        def reached() -> None:
+            nonlocal at_once
+            if inside:
+                at_once = True
+            else:
+                self.release()  # runs the line again, from the backlog
+
+        self.hold()
+        bus.barrier(reached)
+        inside = False
+        if at_once:
+            self.inflight -= 1
+            self.holds -= 1
+        return at_once
 
     def _parse(self, line: Line | str) -> Command:
         """Decode and parse a line in the connection's current mode.

@@ -124,24 +124,7 @@ def help(s: Session, cmd: Command) -> None:
 
 
 def ping(s: Session, cmd: Command) -> None:
-    """OK PING, after every line that what came before it caused (PROTOCOL.md §2).
-
-    On a cluster node the answer waits for the cluster's barrier: every
-    event and message stored before the PING, by any node, has reached this
-    node's members first (docs/reference/protocol.md, choice 31).
-    """
-    cluster = s.hub.cluster
-    if cluster is None:
-        s.ok(Verb.PING, cmd.ref, cmd.token or "")
-        return
-    s.hold()
-
-    def reached() -> None:
-        if not s.closed:
-            s.ok(Verb.PING, cmd.ref, cmd.token or "")
-        s.release()
-
-    cluster.bus.barrier(reached)
+    s.ok(Verb.PING, cmd.ref, cmd.token or "")
 
 
 def pong(s: Session, cmd: Command) -> None:
