@@ -24,7 +24,6 @@ MODES = {"0": [False], "1": [True]}.get(ONLY, [False, True])
 #: Tests that cannot hold on two nodes, by nature or for what is not done yet,
 #: with why (listed in docs/explanation/cluster.md, "The protocol suite on two nodes").
 PER_NODE = "counted on each node: a cluster does not share this limit"
-RESTART = "restarts a server on its SQLite file; a node keeps its state in NATS"
 SQLITE = "reads the SQLite file; a node keeps its state in NATS"
 NOT_YET = "not done yet on a cluster (docs/explanation/cluster.md)"
 LATE_EVENT = (
@@ -43,9 +42,6 @@ CLUSTER_SKIPS: dict[str, str] = {
     "test_password_never_stored_in_clear": SQLITE,
     "test_legacy_scrypt_hash_is_upgraded_on_login": SQLITE,
     "test_backup_while_running_restores_messages_and_bans": SQLITE,
-    "test_registered_account_survives_restart": RESTART,
-    "test_kept_messages_survive_a_restart": RESTART,
-    "test_creator_modes_and_lists_survive_a_restart": RESTART,
     "test_announce_reaches_every_connection": "ANNOUNCE reaches the operator's node only; "
     + NOT_YET,
     "test_ban_address_and_network": "a ban sends away the users of its own node only; " + NOT_YET,
@@ -61,12 +57,6 @@ CLUSTER_SKIPS: dict[str, str] = {
     + NOT_YET,
     "test_ban_name_cuts_refuses_identify_and_nick_until_unban": "a ban sends away the users "
     "of its own node only; " + NOT_YET,
-    "test_event_objects": LATE_EVENT,
-    "test_ids_are_strings_in_message_order": LATE_EVENT,
-    "test_plain_line_reaches_room_not_sender": LATE_EVENT,
-    "test_nick_seen_by_room_sharers_not_by_actor": LATE_EVENT,
-    "test_nick_to_registered_name_needs_auth": LATE_EVENT,
-    "test_me_action": LATE_EVENT,
     "test_line_over_the_rate_is_not_executed": "a command waits for the cluster's barrier, so "
     "the timing of lines against the rate differs; " + NOT_YET,
     "test_many_clients_vanishing_at_once": "QUIT lines of another node's users are not "
@@ -101,7 +91,9 @@ def make_server(
         server: ServerThread
         if cluster:
             nats = request.getfixturevalue("nats_server")
-            prefix = f"{request.getfixturevalue('nats_prefix')}s{len(started)}"
+            # One prefix per test, as one database file per test on one server:
+            # a server started again finds what the one before it stored.
+            prefix = request.getfixturevalue("nats_prefix")
             server = ClusterThread(
                 tmp_path / f"s{len(started)}",
                 nats.url,

@@ -69,25 +69,32 @@ class Cluster:
         self.hub = hub
         self.bus = bus
         self.users: dict[str, RemoteUser] = {}
+        #: How many room events (ordered with the messages) this node has announced.
+        self.ordered = 0
         bus.attach(self.receive, self.state)
 
     # ------------------------------------------------------------ this node's changes
 
     def joined(self, room: Room, s: Session) -> None:
+        self.ordered += 1
         self.bus.announce(
             ClusterEvent(JOINED, key=s.key or "", name=s.name or "", color=s.color, room=room.name)
         )
 
     def left(self, room: Room, s: Session, reason: str) -> None:
+        self.ordered += 1
         self.bus.announce(ClusterEvent(LEFT, key=s.key or "", room=room.name, text=reason))
 
     def quit(self, key: str, reason: str) -> None:
+        self.ordered += 1
         self.bus.announce(ClusterEvent(USER_OFF, key=key, text=reason))
 
     def renamed(self, old_key: str, s: Session) -> None:
+        self.ordered += 1
         self.bus.announce(ClusterEvent(RENAMED, key=old_key, new_name=s.name or ""))
 
     def topic(self, room: Room, s: Session, text: str) -> None:
+        self.ordered += 1
         self.bus.announce(ClusterEvent(TOPIC, room=room.name, name=s.name or "", text=text))
 
     def recolored(self, s: Session) -> None:

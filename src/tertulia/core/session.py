@@ -51,6 +51,7 @@ from tertulia.protocol.messages import Ref
 from tertulia.protocol.textmode import TextEncoder
 
 if TYPE_CHECKING:
+    from tertulia.core.cluster import Cluster
     from tertulia.core.hub import Hub
     from tertulia.core.ports import Bus, Peer
     from tertulia.core.rooms import Room
@@ -87,6 +88,7 @@ class Session:
         "connected_at",
         "current",
         "enc",
+        "gate",
         "holds",
         "hub",
         "inflight",
@@ -134,6 +136,8 @@ class Session:
         #: On a cluster node: the cluster's barrier was reached for the line
         #: about to run (see :meth:`_run`).
         self.synced = False
+        #: On a cluster node: what the running command sends is held here.
+        self.gate: _Gate | None = None
         self.closed = False
         self.connected_at = now
         self.last_rx = now
@@ -218,6 +222,8 @@ class Session:
         """The operation started by :meth:`hold` is answered."""
         self.inflight -= 1
         self.holds -= 1
+        if not self.holds and self.gate is not None:
+            self._ungate()
         if self.inflight == 0:
             self._drain()
 
@@ -259,12 +265,15 @@ class Session:
             return True
         if self.inflight and verb is not Verb.SAY and verb is not Verb.ME:
             return False  # wait for the chat messages before it
-        if self.hub.cluster is not None and verb is not Verb.SAY and verb is not Verb.ME:
+        cluster = self.hub.cluster
+        if cluster is not None and verb is not Verb.SAY and verb is not Verb.ME:
             # A command sees what every node did before it (choice 31): wait
             # for the cluster's barrier, then run the line from the backlog.
-            if not self.synced and not self._barrier(self.hub.cluster.bus):
+            if not self.synced and not self._barrier(cluster.bus):
                 return False
             self.synced = False
+            self._gated(cluster, command)
+            return True
         self.bad_in_row = 0
         handler = self.hub.handlers[verb]
         try:
@@ -276,6 +285,44 @@ class Session:
                 return False
             self.error(exc.code, exc.message, verb, command.ref)
         return True
+
+    def _gated(self, cluster: Cluster, command: Command) -> None:
+        """Run a command on a cluster node; its lines go out once its room events are stored.
+
+        What the connection is sent from the start of the command to its end
+        (its last :meth:`release`, for a command that waits: IDENTIFY, NICK)
+        is held by a :class:`_Gate` in front of the peer.  If room events
+        were put in the cluster's stream meanwhile (JOIN, LEAVE, NICK, TOPIC,
+        QUIT), the held lines go out only once the barrier after them is
+        reached: a client told OK knows that every node shows its event
+        before anything stored later (choice 31).
+        """
+        self.bad_in_row = 0
+        self.gate = _Gate(self.peer, cluster.ordered)
+        self.peer = self.gate
+        try:
+            self.hub.handlers[command.verb](self, command)
+        except ProtocolError as exc:
+            self.error(exc.code, exc.message, command.verb, command.ref)
+        if not self.holds:
+            self._ungate()
+
+    def _ungate(self) -> None:
+        """The gated command is over: send what it held, after the barrier if needed."""
+        gate = self.gate
+        cluster = self.hub.cluster
+        assert gate is not None and cluster is not None
+        self.gate = None
+        if cluster.ordered == gate.mark:
+            self.peer = gate.open()
+            return
+        self.hold()
+
+        def stored() -> None:
+            self.peer = gate.open()
+            self.release()
+
+        cluster.bus.barrier(stored)
 
     def _barrier(self, bus: Bus) -> bool:
         """Wait for the cluster's barrier; True if it was reached at once (run now)."""
@@ -370,3 +417,36 @@ class Session:
         self.closed = True
         self.backlog = None
         self.hub.part(self, reason)
+
+
+class _Gate:
+    """A peer stand-in that holds what is sent until :meth:`open` (see Session._gated)."""
+
+    __slots__ = ("closing", "held", "mark", "peer")
+
+    def __init__(self, peer: Peer, mark: int) -> None:
+        self.peer = peer
+        self.mark = mark  # the cluster's count of room events when the command began
+        self.held: list[bytes] = []
+        self.closing = False
+
+    def send(self, data: bytes) -> None:
+        self.held.append(data)
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        self.peer.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.peer.resume_reading()
+
+    def open(self) -> Peer:
+        """Send what was held (then close, if asked meanwhile); return the real peer."""
+        for data in self.held:
+            self.peer.send(data)
+        self.held.clear()
+        if self.closing:
+            self.peer.close()
+        return self.peer
