@@ -152,3 +152,27 @@ def test_a_ban_given_on_one_node_holds_on_the_others(nodes: Nodes) -> None:
                 return
         assert time.monotonic() < deadline, got
         time.sleep(0.1)
+
+
+def test_a_ban_sends_away_the_users_of_every_node(nodes: Nodes) -> None:
+    """BAN on node a: Troll, online on node b, gets BYE KICKED with the reason; Bob stays."""
+    a, b = nodes(2, operators=("Root",))
+    with Client(a.port) as first:
+        identify(first, "Root")
+        first.send("@<- REGISTER secreto1")
+        assert first.until(r"^@-> (OK REGISTER|ERR)") == "@-> OK REGISTER Root"
+        first.send("@<- QUIT")
+        first.closed()
+    with Client(b.port) as troll, Client(b.port) as bob, Client(a.port) as root:
+        identify(troll, "Troll")
+        identify(bob, "Bob")
+        root.send("@<- IDENTIFY Root secreto1")
+        assert root.until(r"^@-> (OK IDENTIFY|ERR)").startswith("@-> OK IDENTIFY Root")
+        root.send("@<- BAN troll flooding")
+        assert root.until(r"^@-> (OK BAN|ERR)") == "@-> OK BAN troll"
+        bye = troll.until(r"^@-> BYE ")
+        assert bye.startswith("@-> BYE KICKED ") and "flooding" in bye, bye
+        troll.closed()
+        assert bob.until(r"^@-> QUIT Troll ").startswith("@-> QUIT Troll")
+        bob.send("@<- PING still")
+        assert bob.until(r"^@-> OK PING") == "@-> OK PING still"

@@ -44,9 +44,6 @@ CLUSTER_SKIPS: dict[str, str] = {
     "test_backup_while_running_restores_messages_and_bans": SQLITE,
     "test_announce_reaches_every_connection": "ANNOUNCE reaches the operator's node only; "
     + NOT_YET,
-    "test_ban_address_and_network": "a ban sends away the users of its own node only; " + NOT_YET,
-    "test_others_get_forbidden_and_an_operator_needs_its_password": "a ban sends away the "
-    "users of its own node only; " + NOT_YET,
     "test_moderated_room_and_voices": "room modes are not pushed to the other nodes; " + NOT_YET,
     "test_invite_only_room": "room modes are not pushed to the other nodes; " + NOT_YET,
     "test_mute_unmute_and_expiry": "room modes are not pushed to the other nodes; " + NOT_YET,
@@ -55,8 +52,6 @@ CLUSTER_SKIPS: dict[str, str] = {
     "pushed to the other nodes; " + NOT_YET,
     "test_kick_from_a_room_and_from_general": "KICK reaches users of its own node only; "
     + NOT_YET,
-    "test_ban_name_cuts_refuses_identify_and_nick_until_unban": "a ban sends away the users "
-    "of its own node only; " + NOT_YET,
     "test_line_over_the_rate_is_not_executed": "a command waits for the cluster's barrier, so "
     "the timing of lines against the rate differs; " + NOT_YET,
     "test_many_clients_vanishing_at_once": "QUIT lines of another node's users are not "

@@ -508,14 +508,19 @@ class Hub:
     def ban_changed(self, kind: str, key: str, ban: Ban | None) -> None:
         """A ban written (or lifted: None) on any node of a cluster.
 
-        It holds here for whoever identifies or connects from now on; users
-        already online here are not sent away (the BAN's node does that for
-        its own users).
+        It holds here for whoever identifies or connects from now on, and a
+        ban this node did not know yet sends away the users it covers who
+        are online here (``BYE KICKED``), as the BAN's own node does.
         """
         if ban is None:
             self.bans.pop((kind, key), None)
-        else:
-            self.bans[kind, key] = ban
+            return
+        known = self.bans.get((kind, key))
+        self.bans[kind, key] = ban
+        if known != ban and ban.active(self.wallclock()):
+            cut = self.enforce(ban)
+            if cut:
+                logger.info("ban of %s from another node: %d cut here", ban.target, cut)
 
     def fed(self, room_key: str, msg: StoredMessage) -> None:
         """A room message from another node, at its place in the shared order."""
