@@ -176,3 +176,22 @@ def test_a_ban_sends_away_the_users_of_every_node(nodes: Nodes) -> None:
         assert bob.until(r"^@-> QUIT Troll ").startswith("@-> QUIT Troll")
         bob.send("@<- PING still")
         assert bob.until(r"^@-> OK PING") == "@-> OK PING still"
+
+
+def test_room_modes_set_on_one_node_hold_on_the_others(nodes: Nodes) -> None:
+    """MODE +i on node a: Bob on node b is refused; MODE -i: he gets in (in the stream's order)."""
+    a, b = nodes(2)
+    with Client(a.port) as ana, Client(b.port) as bob:
+        identify(ana, "Ana")
+        identify(bob, "Bob")
+        ana.send("@<- JOIN #den")
+        assert ana.until(r"^@-> (OK JOIN|ERR)") == "@-> OK JOIN #den"
+        ana.send("@<- MODE #den +i")
+        assert ana.until(r"^@-> (OK MODE|ERR)") == "@-> OK MODE #den +i"
+        bob.send("@<- JOIN #den")  # no wait: the barrier orders it after the MODE
+        got = bob.until(r"^@-> (OK JOIN|ERR)")
+        assert got == "@-> ERR FORBIDDEN #den is invite-only; ask its creator for an INVITE", got
+        ana.send("@<- MODE #den -i")
+        assert ana.until(r"^@-> (OK MODE|ERR)") == "@-> OK MODE #den"
+        bob.send("@<- JOIN #den")
+        assert bob.until(r"^@-> (OK JOIN|ERR)") == "@-> OK JOIN #den"

@@ -26,10 +26,8 @@ MODES = {"0": [False], "1": [True]}.get(ONLY, [False, True])
 PER_NODE = "counted on each node: a cluster does not share this limit"
 SQLITE = "reads the SQLite file; a node keeps its state in NATS"
 NOT_YET = "not done yet on a cluster (docs/explanation/cluster.md)"
-LATE_EVENT = (
-    "the actor's reply may come before its room event is stored, so a client of the other "
-    "node may get the event after its own next reply; " + NOT_YET
-)
+KICK = "KICK reaches users of its own node only; " + NOT_YET
+NOTICE = "the NOTICE of a MODE, INVITE or VOICE reaches users of its own node only; " + NOT_YET
 CLUSTER_SKIPS: dict[str, str] = {
     "test_connection_rate_per_address": PER_NODE,
     "test_max_connections": PER_NODE,
@@ -44,14 +42,12 @@ CLUSTER_SKIPS: dict[str, str] = {
     "test_backup_while_running_restores_messages_and_bans": SQLITE,
     "test_announce_reaches_every_connection": "ANNOUNCE reaches the operator's node only; "
     + NOT_YET,
-    "test_moderated_room_and_voices": "room modes are not pushed to the other nodes; " + NOT_YET,
-    "test_invite_only_room": "room modes are not pushed to the other nodes; " + NOT_YET,
-    "test_mute_unmute_and_expiry": "room modes are not pushed to the other nodes; " + NOT_YET,
-    "test_json_mode_room_verbs": "room modes are not pushed to the other nodes; " + NOT_YET,
-    "test_operators_moderate_every_room_and_creators_cannot_touch_them": "room modes are not "
-    "pushed to the other nodes; " + NOT_YET,
-    "test_kick_from_a_room_and_from_general": "KICK reaches users of its own node only; "
-    + NOT_YET,
+    "test_moderated_room_and_voices": NOTICE,
+    "test_invite_only_room": NOTICE,
+    "test_mute_unmute_and_expiry": "mutes are kept on the node that gave them; " + NOT_YET,
+    "test_kick_from_a_room_and_from_general": KICK,
+    "test_json_mode_room_verbs": KICK,
+    "test_operators_moderate_every_room_and_creators_cannot_touch_them": KICK,
     "test_line_over_the_rate_is_not_executed": "a command waits for the cluster's barrier, so "
     "the timing of lines against the rate differs; " + NOT_YET,
     "test_many_clients_vanishing_at_once": "QUIT lines of another node's users are not "

@@ -52,6 +52,7 @@ from nats.js.kv import KeyValue
 from tertulia.core.ports import (
     JOINED,
     LEFT,
+    MODES,
     NODE_LOST,
     RENAMED,
     TOPIC,
@@ -78,7 +79,7 @@ _HELLO, _WANT, _BEAT, _BYE = "hello", "want", "beat", "bye"
 #: A barrier's mark in the stream (see NatsBus.barrier); heard and dropped.
 _MARK = "mark"
 #: The kinds that go into the stream, in order with the room messages.
-ORDERED: Final = frozenset({JOINED, LEFT, USER_OFF, RENAMED, TOPIC})
+ORDERED: Final = frozenset({JOINED, LEFT, USER_OFF, RENAMED, TOPIC, MODES})
 _FIELDS: Final = ("kind", "node", "key", "name", "color", "room", "text", "new_name", "mid", "ts")
 
 

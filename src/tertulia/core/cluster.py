@@ -15,6 +15,7 @@ stops or falls silent is reported by the bus (NODE_LOST): its users quit.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from tertulia.core.ports import (
     IN_ROOM,
     JOINED,
     LEFT,
+    MODES,
     NODE_LOST,
     PRIVATE,
     RECOLORED,
@@ -97,6 +99,18 @@ class Cluster:
         self.ordered += 1
         self.bus.announce(ClusterEvent(TOPIC, room=room.name, name=s.name or "", text=text))
 
+    def room_changed(self, room: Room) -> None:
+        """A room's modes or lists changed here (stored): the other nodes take them."""
+        self.ordered += 1
+        state = {
+            "creator": room.creator,
+            "moderated": room.moderated,
+            "invite_only": room.invite_only,
+            "voiced": sorted(room.voiced),
+            "invited": sorted(room.invited),
+        }
+        self.bus.announce(ClusterEvent(MODES, room=room.name, text=json.dumps(state)))
+
     def recolored(self, s: Session) -> None:
         self.bus.announce(ClusterEvent(RECOLORED, key=s.key or "", color=s.color))
 
@@ -151,6 +165,8 @@ class Cluster:
             room = self.hub.room(ev.room)
             room.topic = ev.text
             self._tell(room.members.values(), lambda enc: enc.topic(room.name, ev.name, ev.text))
+        elif kind == MODES:
+            self._modes(ev)
         elif kind == RECOLORED:
             user = self.users.get(ev.key)
             if user is not None and user.node == ev.node:
@@ -226,6 +242,24 @@ class Cluster:
                 told[member.conn_id] = member
         self._tell(told.values(), lambda enc: enc.nick(old, ev.new_name))
 
+    def _modes(self, ev: ClusterEvent) -> None:
+        """Another node changed a room's modes or lists: take them (bad ones are dropped)."""
+        try:
+            v = json.loads(ev.text)
+            moderated, invite_only = bool(v["moderated"]), bool(v["invite_only"])
+            voiced = {str(k) for k in v["voiced"]}
+            invited = {str(k) for k in v["invited"]}
+            creator = str(v.get("creator", ""))
+        except (ValueError, KeyError, TypeError):
+            logger.warning("dropping bad room modes %r", ev.text[:200])
+            return
+        room = self.hub.room(ev.room)
+        room.stored = True
+        room.moderated, room.invite_only = moderated, invite_only
+        room.voiced, room.invited = voiced, invited
+        if creator:
+            room.creator = creator
+
     def _private(self, ev: ClusterEvent) -> None:
         target = self.hub.users.get(ev.key)
         if target is None or target.name is None:
@@ -266,7 +300,7 @@ def _sound(ev: ClusterEvent) -> bool:
             validate_name(ev.name)
             if _COLOR.fullmatch(ev.color) is None:
                 return False
-        if ev.kind in (JOINED, IN_ROOM, LEFT, TOPIC):
+        if ev.kind in (JOINED, IN_ROOM, LEFT, TOPIC, MODES):
             validate_room(ev.room)
         if ev.kind == RENAMED:
             validate_name(ev.new_name)
@@ -276,7 +310,7 @@ def _sound(ev: ClusterEvent) -> bool:
         return False
     if ev.kind in (USER_ON, JOINED, IN_ROOM) and ev.key != fold(ev.name):
         return False
-    return ev.kind == NODE_LOST or bool(ev.node and (ev.key or ev.kind == TOPIC))
+    return ev.kind == NODE_LOST or bool(ev.node and (ev.key or ev.kind in (TOPIC, MODES)))
 
 
 def textmode_xterm(color: str) -> int | None:

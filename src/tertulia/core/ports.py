@@ -325,6 +325,9 @@ RENAMED = "nick"
 TOPIC = "topic"
 #: A user changed colour.
 RECOLORED = "color"
+#: A room's modes and lists changed (room; text = JSON of creator, moderated,
+#: invite_only, voiced, invited).
+MODES = "modes"
 #: A private message to ``key`` (name and colour of the sender, text, mid, ts).
 PRIVATE = "private"
 #: (from the bus itself) a node stopped or went silent: its users are gone.

@@ -435,6 +435,8 @@ def _room_saved(
             room.load(before)
             s.error(ErrorCode.STORE_UNAVAILABLE, f"{room.name} could not be saved", verb, ref)
             return
+        if s.hub.cluster is not None:
+            s.hub.cluster.room_changed(room)
         done()
     finally:
         s.release()
