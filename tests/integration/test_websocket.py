@@ -363,6 +363,21 @@ def test_rate_limit_applies_to_frames(web_server: WebServer,
     assert [g.get("code") for g in got[3:]] == ["RATE_LIMITED", "RATE_LIMITED"]
 
 
+def test_server_ping_and_ping_timeout(web_server: WebServer,
+                                      ws_clients: Callable[..., WsClient]) -> None:
+    """An idle WebSocket gets the protocol's ping object (not a WebSocket ping frame);
+    a pong keeps it, silence ends it with BYE PING_TIMEOUT."""
+    server = web_server(ping_interval=0.3, ping_timeout=0.4)
+    ana = ws_clients(server)
+    ping = ana.json()
+    assert ping["type"] == "ping" and ping["token"], ping
+    ana.send_json({"cmd": "pong", "token": ping["token"]})
+    assert ana.json()["type"] == "ping"  # answered, so still here: the next one comes
+    got = ana.until_closed()  # now silent
+    assert got[-1]["type"] == "bye" and got[-1]["code"] == "PING_TIMEOUT", got
+    assert ana.close_code == 1000
+
+
 def test_too_many_connections_is_the_only_frame(web_server: WebServer,
                                                 ws_clients: Callable[..., WsClient]) -> None:
     server = web_server(max_per_ip=1)
