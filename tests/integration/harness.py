@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -98,6 +99,39 @@ class ServerThread:
 
         asyncio.run_coroutine_threadsafe(shutdown(), loop)
         self._thread.join(TIMEOUT * 2)
+
+
+class ClusterThread(ServerThread):
+    """Two nodes on one NATS that pass for one server: ``port`` is either, at random.
+
+    The first node is the one ``call``, ``server`` and ``config`` refer to.
+    """
+
+    def __init__(self, tmp_path: Path, url: str, prefix: str, overrides: dict[str, Any]) -> None:
+        options = {"nats": url, "nats_prefix": prefix, **overrides}
+        self.nodes = [
+            ServerThread(server_config(tmp_path / f"node{i}", **options)) for i in range(2)
+        ]
+        super().__init__(self.nodes[0].config)
+
+    def start(self) -> ClusterThread:
+        for node in self.nodes:
+            node.start()
+        first = self.nodes[0]
+        self.server, self._loop, self.http_port = first.server, first._loop, first.http_port
+        return self
+
+    @property  # type: ignore[override]
+    def port(self) -> int:
+        return random.choice(self.nodes).port
+
+    @port.setter
+    def port(self, value: int) -> None:
+        pass
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
 
 
 def server_config(tmp_path: Path, **overrides: Any) -> Config:

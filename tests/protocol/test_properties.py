@@ -118,11 +118,12 @@ def parse(line: Line, mode: str) -> Command | None:
 
 def check_command(cmd: Command) -> None:
     """What a parsed command may carry: sendable UTF-8, no never-relayed characters
-    outside the passwords (never relayed), and a ref that can be echoed as valid JSON."""
+    outside the passwords (never relayed) and the ref (echoed only to its sender, JSON-escaped:
+    PROTOCOL.md §6 lets it be any string), and a ref that can be echoed as valid JSON."""
     for key, value in asdict(cmd).items():
         if isinstance(value, str):
             value.encode()  # no lone surrogates
-            if key not in ("password", "new_password"):
+            if key not in ("password", "new_password", "ref"):
                 assert not NEVER_RELAYED.intersection(value), (key, value)
     if isinstance(cmd.ref, float):
         assert math.isfinite(cmd.ref)

@@ -9,6 +9,10 @@ Delivery path (PROTOCOL.md §4): a room message goes to the store first; when
 the store answers (in submission order, on the loop thread) the hub encodes
 the message once per wire variant and hands the same bytes to every member.
 Because the store answers in order, every member sees one order per room.
+A store shared by several nodes (NATS) is *followed*: it completes appends
+in the order of its stream and hands the other nodes' messages to
+:meth:`Hub.fed`, which delivers them the same way, so the members on every
+node see the room in that one order.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from functools import partial
 
+from tertulia.core.cluster import Cluster
 from tertulia.core.colors import ColorBook, xterm256
 from tertulia.core.ports import (
     BAN_ADDRESS,
     BAN_NAME,
     Account,
     Ban,
+    Bus,
     Draft,
     PasswordHasher,
     Peer,
@@ -78,6 +84,7 @@ class Hub:
         clock: monotonic seconds (timers, rate limits).
         wallclock: epoch seconds (message times).
         rng: random source for colours and ping tokens.
+        bus: what is shared with other nodes (None or a local bus: nothing).
         later: runs a callback after a delay (the server passes the loop's
             ``call_later``); without it, :meth:`tick` runs the callbacks
             that are due, which is what core tests use with a fake clock.
@@ -93,6 +100,7 @@ class Hub:
         clock: Callable[[], float] = time.monotonic,
         wallclock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        bus: Bus | None = None,
         later: Later | None = None,
     ) -> None:
         from tertulia.core.handlers import HANDLERS
@@ -129,6 +137,15 @@ class Hub:
         for record in snapshot.rooms:
             self.rooms[record.key] = Room.from_record(record)
         self.general = self.room(GENERAL)
+        self.bus = bus
+        #: True when a name must be claimed across the cluster before it is given.
+        self.shared_names = bus is not None and bus.shared
+        #: The users of the other nodes, when there are other nodes.
+        self.cluster: Cluster | None = None
+        if bus is not None and bus.shared:
+            self.cluster = Cluster(self, bus)
+        #: True when the store has one order across nodes and feeds us theirs.
+        self.followed = store.follow(self.fed, self.account_changed, self.ban_changed)
         #: Name keys of the operators (their rights need the account's password).
         self.operators = frozenset(fold(name) for name in settings.operators)
         #: Bans by (kind, key); expired ones are dropped by :meth:`tick`.
@@ -190,6 +207,9 @@ class Hub:
             session.rooms.clear()
             del self.users[key]
             self.colors.release(session.color)
+            self._release_name(key)
+            if self.cluster is not None:
+                self.cluster.quit(key, "server shutdown")
             return
         limit = self.settings.presence_limit
         told: dict[int, Session] = {}
@@ -209,6 +229,14 @@ class Hub:
                 member.send(data)
         del self.users[key]
         self.colors.release(session.color)
+        self._release_name(key)
+        if self.cluster is not None:
+            self.cluster.quit(key, reason)
+
+    def _release_name(self, key: str) -> None:
+        if self.shared_names:
+            assert self.bus is not None
+            self.bus.release(key)
 
     def pause_reading(self, session: Session) -> None:
         session.peer.pause_reading()
@@ -295,6 +323,8 @@ class Hub:
                 session,
                 lambda enc: enc.join(room.name, session.name or "", session.color),
             )
+        if self.cluster is not None:
+            self.cluster.joined(room, session)
 
     def remove_member(
         self, room: Room, session: Session, reason: str, actor: Session | None = None
@@ -311,6 +341,8 @@ class Hub:
                 actor or session,
                 lambda enc: enc.leave(room.name, name, reason),
             )
+        if self.cluster is not None:
+            self.cluster.left(room, session, reason)
 
     # ------------------------------------------------------------ moderation
 
@@ -465,6 +497,31 @@ class Hub:
                 sender.peer.send(jsonmode.message_line(msg, ref))
             elif reply is not None:
                 sender.ok(reply, ref, msg.room)
+
+    def account_changed(self, key: str, account: Account | None) -> None:
+        """An account written (or deleted: None) on any node of a cluster."""
+        if account is None:
+            self.accounts.pop(key, None)
+        else:
+            self.accounts[key] = account
+
+    def ban_changed(self, kind: str, key: str, ban: Ban | None) -> None:
+        """A ban written (or lifted: None) on any node of a cluster.
+
+        It holds here for whoever identifies or connects from now on; users
+        already online here are not sent away (the BAN's node does that for
+        its own users).
+        """
+        if ban is None:
+            self.bans.pop((kind, key), None)
+        else:
+            self.bans[kind, key] = ban
+
+    def fed(self, room_key: str, msg: StoredMessage) -> None:
+        """A room message from another node, at its place in the shared order."""
+        room = self.rooms.get(room_key)
+        if room is not None and room.members:
+            self.deliver(room, msg, None, None, None)
 
     @staticmethod
     def _encode_message(msg: StoredMessage, variant: int) -> bytes:

@@ -173,6 +173,15 @@ class StoreUnavailable(Exception):
 AppendDone = Callable[[StoredMessage | StoreUnavailable], None]
 HistoryDone = Callable[[list[StoredMessage] | StoreUnavailable], None]
 WriteDone = Callable[[StoreUnavailable | None], None]
+#: Where a shared store hands room messages that this process did not append
+#: (another node's), with the room key, in the one order (see Store.follow).
+Feed = Callable[[str, StoredMessage], None]
+#: Where a shared store reports an account written or deleted (None) by any
+#: node, by its key (see Store.follow).
+AccountFeed = Callable[[str, "Account | None"], None]
+#: Where a shared store reports a ban written or deleted (None) by any node,
+#: by its kind and key (see Store.follow).
+BanFeed = Callable[[str, str, "Ban | None"], None]
 #: True: kept; False: the recipient already has ``limit`` messages waiting.
 KeepDone = Callable[[bool | StoreUnavailable], None]
 KeptDone = Callable[[list[KeptPrivate] | StoreUnavailable], None]
@@ -225,6 +234,19 @@ class Store(Protocol):
         """Create or replace an account."""
         ...
 
+    def follow(self, feed: Feed, accounts: AccountFeed, bans: BanFeed) -> bool:
+        """Ask for every room message in the one order shared by every node.
+
+        A store shared by several processes (NATS) returns True: from then
+        on its appends complete in that order, interleaved with the other
+        processes' messages, which it hands to ``feed``, and a history read
+        holds exactly the messages completed or fed before its own
+        completion; every account written or deleted by any process goes
+        to ``accounts``, every ban to ``bans``.  A store of one process (SQLite, memory) returns
+        False and keeps the submission-order rule of this module.
+        """
+        ...
+
     def save_ban(self, ban: Ban, done: WriteDone) -> None:
         """Create or replace the ban of (``ban.kind``, ``ban.key``)."""
         ...
@@ -263,6 +285,111 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Finish every queued operation, then close.  Idempotent."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterEvent:
+    """Something a node tells the others (or its bus tells it) about users.
+
+    ``kind`` is one of the constants below; the other fields are those the
+    kind needs (``node`` is filled in by the bus).  A remote user is known
+    by its name key, as a local one.
+    """
+
+    kind: str
+    node: str = ""
+    key: str = ""
+    name: str = ""
+    color: str = ""
+    room: str = ""
+    text: str = ""
+    new_name: str = ""
+    mid: str = ""
+    ts: str = ""
+
+
+#: A user identified on a node (name, colour).
+USER_ON = "user"
+#: A user joined a room (name, colour, room).
+JOINED = "join"
+#: A user is in a room, from a node's state (told to nobody: not news).
+IN_ROOM = "in-room"
+#: A user left a room (room, text = reason).
+LEFT = "leave"
+#: A user is gone (text = reason).
+USER_OFF = "quit"
+#: A user changed name (name -> new_name).
+RENAMED = "nick"
+#: A room's topic changed (room, name = who, text).
+TOPIC = "topic"
+#: A user changed colour.
+RECOLORED = "color"
+#: A private message to ``key`` (name and colour of the sender, text, mid, ts).
+PRIVATE = "private"
+#: (from the bus itself) a node stopped or went silent: its users are gone.
+NODE_LOST = "node-lost"
+
+ClusterListener = Callable[[ClusterEvent], None]
+ClusterState = Callable[[], list[ClusterEvent]]
+
+
+#: The answer to a name claim: True (it is yours), False (someone has it),
+#: or StoreUnavailable (the cluster could not be asked).
+ClaimDone = Callable[[bool | StoreUnavailable], None]
+
+
+class Bus(Protocol):
+    """What the nodes of a cluster share besides the store: names and presence.
+
+    With one node (``shared`` False) the hub decides by itself and never
+    calls :meth:`claim` or :meth:`release`.  With several, a name is given
+    only once the bus has claimed it for this node, atomically across the
+    cluster; the node keeps its claims alive, and they lapse within seconds
+    when it dies.  ``done`` is called later, on the loop thread.  Presence
+    (who is on which node, in which rooms) travels as :class:`ClusterEvent`;
+    a node that stops or falls silent is reported as :data:`NODE_LOST`.
+    """
+
+    #: True when names are shared with other nodes.
+    shared: bool
+    #: A short description for the start-up log line.
+    description: str
+
+    async def open(self) -> None:
+        """Connect.
+
+        Raises:
+            StoreUnavailable: the cluster cannot be reached.
+        """
+        ...
+
+    def claim(self, key: str, name: str, done: ClaimDone) -> None:
+        """Claim a name (by its folded key) for this node."""
+        ...
+
+    def release(self, key: str) -> None:
+        """Give up a name this node claimed (fire and forget; idempotent)."""
+        ...
+
+    def attach(self, listener: ClusterListener, state: ClusterState) -> None:
+        """Hand the other nodes' events to ``listener`` from now on.
+
+        ``state`` gives this node's users and rooms as events, for a node
+        that starts (or comes back) and asks.
+        """
+        ...
+
+    def announce(self, event: ClusterEvent) -> None:
+        """Tell every other node (in the order announced)."""
+        ...
+
+    def send(self, node: str, event: ClusterEvent) -> None:
+        """Tell one node (a private message to one of its users)."""
+        ...
+
+    async def close(self) -> None:
+        """Release every claim and disconnect.  Idempotent."""
         ...
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from tertulia.core.ports import RoomRecord
 
 if TYPE_CHECKING:
+    from tertulia.core.cluster import RemoteUser
     from tertulia.core.session import Session
 
 #: The most names a room keeps in each of ``voiced``, ``invited`` and ``muted``.
@@ -37,6 +38,7 @@ class Room:
         "moderated",
         "muted",
         "name",
+        "remote",
         "stored",
         "topic",
         "voiced",
@@ -48,6 +50,8 @@ class Room:
         self.name = name
         self.topic = topic
         self.members: dict[str, Session] = {}
+        #: Members on other nodes of a cluster (see core.cluster), by name key.
+        self.remote: dict[str, RemoteUser] = {}
         #: True once the store has a record of this room.
         self.stored = stored
         #: Name key of the user who created the room ("" for none).

@@ -25,8 +25,9 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from tertulia import __version__
+from tertulia.bus.local import LocalBus
 from tertulia.core.hub import Hub
-from tertulia.core.ports import Store
+from tertulia.core.ports import Bus, Store, StoreUnavailable
 from tertulia.frontends.outbox import Flusher
 from tertulia.frontends.tcp import TcpConnection
 from tertulia.server.config import Config, parse_origins
@@ -46,6 +47,32 @@ DRAIN_DEADLINE = 3.0
 #: Seconds a TLS client has to finish its handshake before it is cut.
 TLS_HANDSHAKE_TIMEOUT = 10.0
 FLUSH_DEADLINE = 2.0
+
+
+def store_for(config: Config) -> Store:
+    """The store the configuration asks for: NATS JetStream with ``--nats``, else SQLite.
+
+    Raises:
+        StoreUnavailable: ``--nats`` without nats-py installed.
+    """
+    if config.nats:
+        try:
+            from tertulia.store.nats import NatsStore
+        except ImportError:
+            raise StoreUnavailable("--nats needs nats-py: pip install 'tertulia[nats]'") from None
+        return NatsStore(config.nats, prefix=config.nats_prefix, replicas=config.nats_replicas)
+    return SqliteStore(config.db_path)
+
+
+def bus_for(config: Config) -> Bus:
+    """What the nodes share: names on NATS with ``--nats``, else nothing (one node)."""
+    if config.nats:
+        try:
+            from tertulia.bus.nats import NatsBus
+        except ImportError:
+            raise StoreUnavailable("--nats needs nats-py: pip install 'tertulia[nats]'") from None
+        return NatsBus(config.nats, prefix=config.nats_prefix, replicas=config.nats_replicas)
+    return LocalBus()
 
 
 class ListenError(OSError):
@@ -71,10 +98,15 @@ class Server:
     """
 
     def __init__(
-        self, config: Config, store: Store | None = None, http_socket: socket.socket | None = None
+        self,
+        config: Config,
+        store: Store | None = None,
+        http_socket: socket.socket | None = None,
+        bus: Bus | None = None,
     ) -> None:
         self.config = config
-        self.store: Store = store or SqliteStore(config.db_path)
+        self.store: Store = store or store_for(config)
+        self.bus: Bus = bus or bus_for(config)
         self.hub: Hub | None = None
         self.connections: set[TcpConnection] = set()
         self.web: HttpFrontend | None = None
@@ -148,6 +180,11 @@ class Server:
             if tls is not None:
                 self._tls_listener = await self._bind_tls(factory, tls)
             snapshot = await self.store.open()
+            try:
+                await self.bus.open()
+            except BaseException:
+                await self.store.close()
+                raise
         except BaseException:
             self._close_listeners()
             raise
@@ -158,6 +195,7 @@ class Server:
             self._hasher,
             snapshot,
             later=loop.call_later,
+            bus=self.bus,
         )
         await self._listener.start_serving()
         if self._http_socket is not None:
@@ -271,6 +309,7 @@ class Server:
                     conn.transport.abort()
         if web is not None:
             await web.close()
+        await self.bus.close()
         await self.store.close()
         if self._hasher is not None:
             self._hasher.close()

@@ -68,8 +68,8 @@ async def _serve(config: Config) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
-    server = Server(config)
     try:
+        server = Server(config)
         await server.start()
     except ListenError as exc:
         where = f"{config.host or '*'}:{exc.port}"
@@ -86,7 +86,12 @@ async def _serve(config: Config) -> int:
         print(f"tertulia: cannot start: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except StoreUnavailable as exc:
-        print(f"tertulia: {exc}; check --db and the folder's permissions", file=sys.stderr)
+        hint = (
+            "check --nats and that nats-server runs there with JetStream (-js)"
+            if config.nats
+            else "check --db and the folder's permissions"
+        )
+        print(f"tertulia: {exc}; {hint}", file=sys.stderr)
         return 1
     except ConfigError as exc:  # the TLS certificate or key (read at start)
         print(f"tertulia: {exc}", file=sys.stderr)

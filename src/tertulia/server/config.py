@@ -65,6 +65,30 @@ OPTIONS: tuple[Option, ...] = (
     Option("tls_cert", str, "", "PEM certificate (chain) for --tls-port (default: none)", None),
     Option("tls_key", str, "", "PEM private key of --tls-cert (default: none)", None),
     Option("db", str, "", "SQLite file (default: tertulia.db in the user's data directory)", None),
+    Option(
+        "nats",
+        str,
+        "",
+        "NATS servers with JetStream to join a cluster (nats://HOST:PORT[,...]); they keep"
+        " history, rooms and accounts (default: none, one node with --db)",
+        None,
+    ),
+    Option(
+        "nats_prefix",
+        str,
+        "tertulia",
+        "names the stream, subjects and buckets in NATS, so that deployments may share one",
+        None,
+    ),
+    Option(
+        "nats_replicas",
+        int,
+        1,
+        "copies JetStream keeps of history, rooms, accounts and names (3 on a 3-server NATS"
+        " cluster; set when they are first created)",
+        1,
+        5,
+    ),
     Option("history_on_join", int, 20, "messages sent on JOIN and IDENTIFY", 0, 500),
     Option("max_line", int, 4096, "longest line in bytes, without its end", 64, 1 << 20),
     Option("rate", float, 10.0, "lines per second per connection (0 = no limit)", 0),
@@ -174,6 +198,9 @@ class Config:
     tls_cert: str = ""
     tls_key: str = ""
     db: str = ""
+    nats: str = ""
+    nats_prefix: str = "tertulia"
+    nats_replicas: int = 1
     history_on_join: int = 20
     max_line: int = 4096
     rate: float = 10.0
@@ -247,6 +274,17 @@ def check(option: Option, raw: Any, where: str) -> Any:
             value = raw
     except (TypeError, ValueError):
         raise ConfigError(f"{what}, not {raw!r}") from None
+    if option.name == "nats" and value:
+        urls = [url.strip() for url in value.split(",")]
+        if not all(url and " " not in url for url in urls):
+            raise ConfigError(
+                f"{where} takes NATS addresses like nats://HOST:PORT,..., not {raw!r}"
+            )
+        value = ",".join(urls)
+    if option.name == "nats_prefix" and not (
+        value and all(c.isascii() and (c.isalnum() or c in "_-") for c in value)
+    ):
+        raise ConfigError(f"{where} takes letters, digits, _ and -, not {raw!r}")
     if option.name == "allowed_origins":
         problem = origins_problem(value)
         if problem:

@@ -31,11 +31,14 @@ from typing import TypeVar
 
 from tertulia.core.ports import (
     Account,
+    AccountFeed,
     AppendDone,
     AuditDone,
     AuditEntry,
     Ban,
+    BanFeed,
     Draft,
+    Feed,
     HistoryDone,
     KeepDone,
     KeptDone,
@@ -170,6 +173,11 @@ class MemoryStore:
             return
         self._accounts[account.key] = account
         self._later(done, None)
+
+    def follow(self, feed: Feed, accounts: AccountFeed, bans: BanFeed) -> bool:
+        """One process, one order: nothing to follow (see Store.follow)."""
+        del feed, accounts, bans
+        return False
 
     def save_ban(self, ban: Ban, done: WriteDone) -> None:
         """Create or replace a ban."""

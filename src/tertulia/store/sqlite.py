@@ -48,11 +48,14 @@ from typing import Any, Final
 from tertulia.core import ports
 from tertulia.core.ports import (
     Account,
+    AccountFeed,
     AppendDone,
     AuditDone,
     AuditEntry,
     Ban,
+    BanFeed,
     Draft,
+    Feed,
     HistoryDone,
     KeepDone,
     KeptDone,
@@ -428,6 +431,11 @@ class SqliteStore:
     def read_audit(self, limit: int, done: AuditDone) -> None:
         """Queue a read of the latest ``limit`` audit entries (oldest first)."""
         self._submit(_Kind.READ_AUDIT, done, limit)
+
+    def follow(self, feed: Feed, accounts: AccountFeed, bans: BanFeed) -> bool:
+        """One process, one order: nothing to follow (see Store.follow)."""
+        del feed, accounts, bans
+        return False
 
     def delete_account(self, key: str, done: WriteDone) -> None:
         """Queue the removal of an account and of its kept messages."""

@@ -275,3 +275,5 @@ def apply_color(s: Session, color: str, ref: Ref) -> None:
     book.hold(color)
     s.set_color(color)
     s.ok(Verb.COLOR, ref, color)
+    if s.hub.cluster is not None:
+        s.hub.cluster.recolored(s)

@@ -21,21 +21,25 @@ def _known_room(s: Session, name: str) -> Room:
 
 
 def users(s: Session, cmd: Command) -> None:
+    cluster = s.hub.cluster
     if cmd.room is None:
         people = s.hub.users
+        others = cluster.users if cluster is not None else {}
         room_name = None
     else:
         room = _known_room(s, cmd.room)
-        people, room_name = room.members, room.name
-    listed = [(people[k].name or "", people[k].color) for k in sorted(people)]
-    s.send(s.enc.users(room_name, listed, cmd.ref))
+        people, others, room_name = room.members, room.remote, room.name
+    listed = {k: (people[k].name or "", people[k].color) for k in people}
+    for k, user in others.items():
+        listed.setdefault(k, (user.name, user.color))
+    s.send(s.enc.users(room_name, [listed[k] for k in sorted(listed)], cmd.ref))
 
 
 def rooms(s: Session, cmd: Command) -> None:
     listed = [
-        (room.name, len(room.members), room.topic)
+        (room.name, len(room.members) + len(room.remote), room.topic)
         for key, room in sorted(s.hub.rooms.items())
-        if room.members
+        if room.members or room.remote
     ]
     s.send(s.enc.rooms(listed, cmd.ref))
 
@@ -69,6 +73,8 @@ def _topic_saved(
         s.ok(Verb.TOPIC, ref, room.name, text)
         name = s.name or ""
         s.hub._tell(room.members.values(), s, lambda enc: enc.topic(room.name, name, text))
+        if s.hub.cluster is not None:
+            s.hub.cluster.topic(room, s, text)
     finally:
         s.release()
 

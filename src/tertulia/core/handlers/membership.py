@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 
@@ -32,7 +33,7 @@ def identify(s: Session, cmd: Command) -> None:
     refuse_banned(s, cmd.name, key)
     account = hub.accounts.get(key)
     if account is None:
-        claim(s, cmd.name, key, None, cmd.ref)
+        take(s, cmd.name, key, None, cmd.ref)
         return
     if not cmd.password:
         raise ProtocolError(
@@ -50,14 +51,98 @@ def identify(s: Session, cmd: Command) -> None:
         if ban is not None:  # banned while the password was being checked
             s.error(ErrorCode.FORBIDDEN, f"{cmd.name} is {ban_text(ban)}", Verb.IDENTIFY, cmd.ref)
             return
-        s.account = account.key
-        s.verified = account.key
-        claim(s, cmd.name, account.key, account.color, cmd.ref)
-        offline.deliver(s)
+
+        def logged_in() -> None:
+            s.account = account.key
+            s.verified = account.key
+
+        def identified() -> None:
+            offline.deliver(s)
+
+        take(
+            s, cmd.name, account.key, account.color, cmd.ref, before=logged_in, after=identified
+        )
         if s.hub.hasher.needs_rehash(account.password_hash):
             rehash(s, account, password)
 
     check_password(s, account, password, Verb.IDENTIFY, cmd.ref, verified)
+
+
+def take(
+    s: Session,
+    name: str,
+    key: str,
+    color: str | None,
+    ref: Ref,
+    before: Callable[[], None] | None = None,
+    after: Callable[[], None] | None = None,
+) -> None:
+    """Claim the name across the cluster first when names are shared, then :func:`claim`.
+
+    ``before`` and ``after`` run just before and after :func:`claim`, only
+    if the name is given (an account login sets the session's account).
+    """
+    hub = s.hub
+    if not hub.shared_names:
+        _claim_between(s, name, key, color, ref, before, after)
+        return
+    assert hub.bus is not None
+    s.hold()
+    hub.bus.claim(key, name, partial(_taken, s, name, key, color, ref, before, after))
+
+
+def _claim_between(
+    s: Session,
+    name: str,
+    key: str,
+    color: str | None,
+    ref: Ref,
+    before: Callable[[], None] | None,
+    after: Callable[[], None] | None,
+) -> None:
+    if before is not None:
+        before()
+    claim(s, name, key, color, ref)
+    if after is not None:
+        after()
+
+
+def _taken(
+    s: Session,
+    name: str,
+    key: str,
+    color: str | None,
+    ref: Ref,
+    before: Callable[[], None] | None,
+    after: Callable[[], None] | None,
+    result: bool | StoreUnavailable,
+) -> None:
+    hub = s.hub
+    assert hub.bus is not None
+    try:
+        if s.closed or s.name is not None or key in hub.users:
+            if result is True:
+                hub.bus.release(key)
+            if not s.closed:
+                s.error(ErrorCode.NAME_IN_USE, f"{name} is taken", Verb.IDENTIFY, ref)
+        elif result is True:
+            _claim_between(s, name, key, color, ref, before, after)
+        elif result is False:
+            s.error(
+                ErrorCode.NAME_IN_USE,
+                f"{name} is taken; choose another name",
+                Verb.IDENTIFY,
+                ref,
+            )
+        else:
+            s.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "the cluster could not check that name now; try again",
+                Verb.IDENTIFY,
+                ref,
+            )
+    finally:
+        s.release()
 
 
 def refuse_banned(s: Session, name: str, key: str) -> None:
@@ -156,22 +241,63 @@ def _entered(
 def nick(s: Session, cmd: Command) -> None:
     assert cmd.name is not None and s.key is not None and s.name is not None
     hub = s.hub
-    new, key, old = cmd.name, fold(cmd.name), s.name
+    new, key = cmd.name, fold(cmd.name)
     if key != s.key:
         if key in hub.users:
             raise ProtocolError(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name")
         if key in hub.accounts and key != s.account:
             raise ProtocolError(ErrorCode.AUTH_REQUIRED, f"{new} is registered to someone else")
         refuse_banned(s, new, key)
+        if hub.shared_names:
+            assert hub.bus is not None
+            s.hold()
+            hub.bus.claim(key, new, partial(_nick_taken, s, new, key, cmd.ref))
+            return
+    rename(s, new, key, cmd.ref)
+
+
+def _nick_taken(s: Session, new: str, key: str, ref: Ref, result: bool | StoreUnavailable) -> None:
+    hub = s.hub
+    assert hub.bus is not None
+    try:
+        if s.closed or s.key is None or key in hub.users:
+            if result is True:
+                hub.bus.release(key)
+            if not s.closed:
+                s.error(ErrorCode.NAME_IN_USE, f"{new} is taken", Verb.NICK, ref)
+        elif result is True:
+            old_key = s.key
+            rename(s, new, key, ref)
+            hub.bus.release(old_key)
+        elif result is False:
+            s.error(ErrorCode.NAME_IN_USE, f"{new} is taken; choose another name", Verb.NICK, ref)
+        else:
+            s.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                "the cluster could not check that name now; try again",
+                Verb.NICK,
+                ref,
+            )
+    finally:
+        s.release()
+
+
+def rename(s: Session, new: str, key: str, ref: Ref) -> None:
+    """Give a session a new name (checked free) and tell those who share a room with it."""
+    assert s.key is not None and s.name is not None
+    hub, old, old_key = s.hub, s.name, s.key
+    if key != s.key:
         del hub.users[s.key]
         hub.users[key] = s
         for room in s.rooms.values():
             del room.members[s.key]
             room.members[key] = s
     s.name, s.key = new, key
-    s.ok(Verb.NICK, cmd.ref, new)
+    s.ok(Verb.NICK, ref, new)
     if new != old:
         hub.tell_sharing(s, lambda enc: enc.nick(old, new))
+        if hub.cluster is not None:
+            hub.cluster.renamed(old_key, s)
 
 
 def join(s: Session, cmd: Command) -> None:

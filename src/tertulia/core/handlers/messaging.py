@@ -5,6 +5,7 @@ A MSG to a registered user who is offline is kept (:mod:`.offline`).
 
 from __future__ import annotations
 
+from tertulia.core.cluster import RemoteUser
 from tertulia.core.handlers import offline
 from tertulia.core.handlers.moderation import check_speak
 from tertulia.core.ports import ME, SAY
@@ -43,6 +44,11 @@ def msg(s: Session, cmd: Command) -> None:
     hub = s.hub
     key = fold(cmd.name)
     target = hub.users.get(key)
+    if target is None and hub.cluster is not None:
+        remote = hub.cluster.users.get(key)
+        if remote is not None:
+            _msg_remote(s, cmd, remote)
+            return
     if target is None:
         account = hub.accounts.get(key)
         if account is not None and hub.settings.offline_limit > 0:
@@ -64,3 +70,15 @@ def msg(s: Session, cmd: Command) -> None:
             xterm = s.xterm if s.variant == VARIANT_TEXT_COLOR else None
             s.send(textmode.private_line(s.name, cmd.text, xterm))
         s.ok(Verb.MSG, cmd.ref, target.name)
+
+
+def _msg_remote(s: Session, cmd: Command, to: RemoteUser) -> None:
+    """MSG to a user of another node: sent through the bus, answered here at once."""
+    hub, cluster = s.hub, s.hub.cluster
+    assert cmd.text is not None and s.name is not None and cluster is not None
+    mid, ts = hub.private_id(), hub.now_text()
+    cluster.private(to, s, cmd.text, mid, ts)
+    if s.variant == VARIANT_JSON:
+        s.send(jsonmode.private_line(mid, s.name, to.name, s.color, cmd.text, ts, cmd.ref))
+    else:
+        s.ok(Verb.MSG, cmd.ref, to.name)

@@ -1,0 +1,382 @@
+"""The cluster bus on NATS JetStream: names unique across every node.
+
+:class:`NatsBus` implements :class:`tertulia.core.ports.Bus`.  With the
+default prefix, names live in the key-value bucket ``tertulia_names``: key =
+the folded name's UTF-8 in hex, value = JSON ``{"name", "node"}``.
+
+* **A claim is a KV create**: atomic in JetStream, so when several nodes
+  claim one name at once exactly one succeeds (the others see
+  ``KeyWrongLastSequenceError`` and answer ``NAME_IN_USE``).
+* **Kept alive by its node.**  The bucket's entries expire ``ttl`` seconds
+  after their last write (the bucket's ``max_age``); the node rewrites each
+  of its claims every ``ttl / 3`` seconds with a compare-and-set update on
+  the revision it holds.  When the node dies its names lapse within ``ttl``
+  seconds; when it quits cleanly it deletes them at once.
+* **One worker, one order.**  Claims, releases and keep-alives of a node go
+  through one queue, so a release and a later claim of the same name by the
+  same node happen in that order, and a keep-alive never races a release.
+* **Presence** travels on plain NATS subjects (it is not stored): events
+  for everyone on ``tertulia.ev``, events for one node on
+  ``tertulia.node.<node>``, as JSON objects of
+  :class:`~tertulia.core.ports.ClusterEvent` fields.  Every node says
+  ``beat`` each :data:`BEAT` seconds; one silent for :data:`SILENCE` seconds,
+  or that says ``bye``, is reported lost (its users quit).  A node that
+  starts says ``hello`` and every other one answers with its state (its
+  users and their rooms); a node heard from for the first time is asked
+  for its state (``want``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Final
+
+import nats.js.errors
+from nats.aio.client import Client
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.kv import KeyValue
+
+from tertulia.core.ports import (
+    NODE_LOST,
+    ClaimDone,
+    ClusterEvent,
+    ClusterListener,
+    ClusterState,
+    StoreUnavailable,
+)
+from tertulia.store.nats import NATS_ERRORS, connect, token
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a claim outlives the last sign of life of its node.
+NAME_TTL: Final = 6.0
+#: Seconds between two beats of a node.
+BEAT: Final = 1.0
+#: Seconds of silence after which a node is taken for dead.
+SILENCE: Final = 3.5
+
+# Bus-level kinds (never handed to the listener).
+_HELLO, _WANT, _BEAT, _BYE = "hello", "want", "beat", "bye"
+_FIELDS: Final = ("kind", "node", "key", "name", "color", "room", "text", "new_name", "mid", "ts")
+
+
+class _Op(enum.Enum):
+    CLAIM = "claim"
+    RELEASE = "release"
+    KEEP = "keep"
+    STOP = "stop"
+
+
+class NatsBus:
+    """The :class:`~tertulia.core.ports.Bus` port on NATS JetStream.
+
+    Args:
+        servers: NATS URLs, a list or one string with commas.
+        prefix: as for :class:`~tertulia.store.nats.NatsStore`.
+        ttl: seconds before the claims of a dead node lapse.
+        replicas: copies of the bucket in a NATS cluster.
+        timeout: seconds one KV operation may take.
+        connect_timeout: seconds ``open()`` tries to reach NATS.
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        servers: str | Sequence[str],
+        *,
+        prefix: str = "tertulia",
+        ttl: float = NAME_TTL,
+        replicas: int = 1,
+        timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        urls = servers.split(",") if isinstance(servers, str) else list(servers)
+        self.servers = [u.strip() for u in urls if u.strip()]
+        self.bucket = f"{prefix}_names"
+        self.description = f"nats {','.join(self.servers)} (names in {self.bucket})"
+        self.node = secrets.token_hex(6)
+        self._ttl = ttl
+        self._replicas = replicas
+        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._nc: Client | None = None
+        self._kv: KeyValue | None = None
+        #: The names this node holds: folded key -> (name, revision).
+        self.owned: dict[str, tuple[str, int]] = {}
+        self._queue: deque[tuple[_Op, str, str, ClaimDone | None]] = deque()
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._closed = False
+        self.events_subject = f"{prefix}.ev"
+        self.node_prefix = f"{prefix}.node."
+        self._listener: ClusterListener | None = None
+        self._state: ClusterState | None = None
+        self._events: deque[tuple[str, bytes]] = deque()
+        self._events_wake = asyncio.Event()
+        self._announcer: asyncio.Task[None] | None = None
+        self._beater: asyncio.Task[None] | None = None
+        #: Other nodes heard from, with the monotonic time of their last word.
+        self.nodes: dict[str, float] = {}
+
+    async def open(self) -> None:
+        """Connect and create the names bucket if it is new.
+
+        Raises:
+            StoreUnavailable: NATS cannot be reached or has no JetStream.
+        """
+        self._nc = await connect(self.servers, self._connect_timeout, "tertulia-bus")
+        js = self._nc.jetstream(timeout=self._timeout)
+        try:
+            try:
+                self._kv = await js.key_value(self.bucket)
+            except nats.js.errors.BucketNotFoundError:
+                self._kv = await js.create_key_value(
+                    config=KeyValueConfig(
+                        bucket=self.bucket,
+                        history=1,
+                        ttl=self._ttl,
+                        storage=StorageType.FILE,
+                        replicas=self._replicas,
+                    )
+                )
+        except NATS_ERRORS as exc:
+            with contextlib.suppress(Exception):
+                await self._nc.close()
+            raise StoreUnavailable(f"NATS names bucket {self.bucket}: {exc!r}") from None
+        self._worker = asyncio.create_task(self._work(), name="tertulia-bus-worker")
+        self._keeper = asyncio.create_task(self._keep(), name="tertulia-bus-keeper")
+        logger.info("bus %s open (node %s)", self.description, self.node)
+
+    def claim(self, key: str, name: str, done: ClaimDone) -> None:
+        """Queue a claim; ``done`` gets True, False (taken) or StoreUnavailable."""
+        if self._closed or self._worker is None:
+            asyncio.get_running_loop().call_soon(
+                done, StoreUnavailable("the cluster bus is closed")
+            )
+            return
+        self._queue.append((_Op.CLAIM, key, name, done))
+        self._wake.set()
+
+    def attach(self, listener: ClusterListener, state: ClusterState) -> None:
+        """Start hearing the other nodes; say hello so that they tell their state."""
+        self._listener, self._state = listener, state
+        self._announcer = asyncio.create_task(self._announce_loop(), name="tertulia-bus-events")
+
+    def announce(self, event: ClusterEvent) -> None:
+        """Queue an event for every other node."""
+        self._emit(self.events_subject, event)
+
+    def send(self, node: str, event: ClusterEvent) -> None:
+        """Queue an event for one node."""
+        self._emit(self.node_prefix + node, event)
+
+    def _emit(self, subject: str, event: ClusterEvent) -> None:
+        if self._closed or self._announcer is None:
+            return
+        fields = {f: getattr(event, f) for f in _FIELDS if getattr(event, f)}
+        fields["node"] = self.node
+        self._events.append((subject, json.dumps(fields, ensure_ascii=False).encode()))
+        self._events_wake.set()
+
+    async def _announce_loop(self) -> None:
+        """Subscribe, say hello, then publish queued events in order."""
+        assert self._nc is not None
+        nc = self._nc
+        await nc.subscribe(self.events_subject, cb=self._heard)
+        await nc.subscribe(self.node_prefix + self.node, cb=self._heard)
+        self._beater = asyncio.create_task(self._beat(), name="tertulia-bus-beat")
+        self.announce(ClusterEvent(_HELLO))
+        events = self._events
+        while True:
+            if not events:
+                self._events_wake.clear()
+                await self._events_wake.wait()
+                continue
+            subject, payload = events.popleft()
+            if not subject:
+                return
+            try:
+                await nc.publish(subject, payload)
+            except (*NATS_ERRORS, RuntimeError) as exc:  # best effort; beats resync it
+                logger.debug("bus %s: event lost: %r", self.description, exc)
+
+    async def _heard(self, msg: Any) -> None:
+        """An event from another node."""
+        try:
+            fields = json.loads(msg.data)
+            if not isinstance(fields, dict):
+                raise TypeError("not an object")
+            event = ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS})
+        except (ValueError, TypeError):
+            logger.warning("bus %s: bad event %r", self.description, msg.data[:100])
+            return
+        node = event.node
+        if not node or node == self.node:
+            return
+        kind = event.kind
+        known = node in self.nodes
+        self.nodes[node] = time.monotonic()
+        if kind == _BYE:
+            self._lost(node)
+            return
+        if kind in (_HELLO, _WANT):
+            for item in self._state() if self._state is not None else []:
+                self.send(node, item)
+            if kind == _WANT:
+                return
+        if not known and kind != _HELLO:
+            self.send(node, ClusterEvent(_WANT))
+        if kind in (_HELLO, _BEAT, _WANT):
+            return
+        if self._listener is not None:
+            try:
+                self._listener(event)
+            except Exception:
+                logger.exception("bus listener failed on %r", event)
+
+    def _lost(self, node: str) -> None:
+        self.nodes.pop(node, None)
+        logger.info("bus %s: node %s is gone", self.description, node)
+        if self._listener is not None:
+            self._listener(ClusterEvent(NODE_LOST, node=node))
+
+    async def _beat(self) -> None:
+        """Beat, and report the nodes that fell silent."""
+        while True:
+            self.announce(ClusterEvent(_BEAT))
+            await asyncio.sleep(BEAT)
+            cutoff = time.monotonic() - SILENCE
+            for node, seen in list(self.nodes.items()):
+                if seen < cutoff:
+                    self._lost(node)
+
+    def release(self, key: str) -> None:
+        """Queue the deletion of a claim of this node (no-op for another's)."""
+        if self._worker is not None and not self._closed:
+            self._queue.append((_Op.RELEASE, key, "", None))
+            self._wake.set()
+
+    async def close(self) -> None:
+        """Release every claim, stop the worker, disconnect.  Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._keeper is not None:
+            self._keeper.cancel()
+        if self._beater is not None:
+            self._beater.cancel()
+        if self._announcer is not None:
+            self._events.append(
+                (self.events_subject, json.dumps({"kind": _BYE, "node": self.node}).encode())
+            )
+            self._events.append(("", b""))
+            self._events_wake.set()
+            try:
+                await asyncio.wait_for(self._announcer, self._timeout)
+            except (TimeoutError, *NATS_ERRORS):
+                self._announcer.cancel()
+        if self._worker is not None:
+            if self._nc is not None and self._nc.is_connected:
+                for key in list(self.owned):
+                    self._queue.append((_Op.RELEASE, key, "", None))
+            # Else the claims lapse by themselves within the TTL.
+            self._queue.append((_Op.STOP, "", "", None))
+            self._wake.set()
+            try:
+                await asyncio.wait_for(self._worker, self._timeout)
+            except TimeoutError:
+                logger.warning("bus %s: names not all released; they lapse", self.description)
+        if self._nc is not None:
+            try:
+                await self._nc.close()
+            except Exception:  # nats-py may raise anything on a dead transport
+                logger.debug("closing the bus connection failed", exc_info=True)
+
+    # -- the worker --------------------------------------------------------
+
+    async def _work(self) -> None:
+        queue = self._queue
+        while True:
+            if not queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            op, key, name, done = queue.popleft()
+            if op is _Op.STOP:
+                return
+            try:
+                if op is _Op.CLAIM:
+                    assert done is not None
+                    result = await self._claim(key, name)
+                    try:
+                        done(result)
+                    except Exception:
+                        logger.exception("bus callback %r failed", done)
+                elif op is _Op.RELEASE:
+                    await self._release(key)
+                else:
+                    await self._refresh(key)
+            except Exception:  # a bug must not stop the worker: later claims would hang
+                logger.exception("bus %s: %s %r failed", self.description, op.value, key)
+                if op is _Op.CLAIM and done is not None:
+                    done(StoreUnavailable("the cluster bus failed"))
+
+    async def _claim(self, key: str, name: str) -> bool | StoreUnavailable:
+        assert self._kv is not None and self._nc is not None
+        if not self._nc.is_connected:
+            return StoreUnavailable("the cluster is unreachable")
+        value = json.dumps({"name": name, "node": self.node}, ensure_ascii=False).encode()
+        try:
+            revision = await self._kv.create(token(key), value)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        except NATS_ERRORS as exc:
+            logger.warning("bus %s: claim of %r failed: %r", self.description, name, exc)
+            return StoreUnavailable("the cluster could not be asked")
+        self.owned[key] = (name, revision)
+        return True
+
+    async def _release(self, key: str) -> None:
+        held = self.owned.pop(key, None)
+        if held is None:
+            return
+        assert self._kv is not None
+        try:
+            await self._kv.delete(token(key), last=held[1])
+        except NATS_ERRORS as exc:  # it lapses by itself within the TTL
+            logger.warning("bus %s: release of %r failed: %r", self.description, held[0], exc)
+
+    async def _refresh(self, key: str) -> None:
+        held = self.owned.get(key)
+        if held is None:
+            return
+        assert self._kv is not None
+        name, revision = held
+        value = json.dumps({"name": name, "node": self.node}, ensure_ascii=False).encode()
+        try:
+            self.owned[key] = (name, await self._kv.update(token(key), value, last=revision))
+        except nats.js.errors.KeyWrongLastSequenceError:
+            # It lapsed (this node was cut off longer than the TTL) and may
+            # be someone else's now; this node no longer claims it.
+            self.owned.pop(key, None)
+            logger.error("bus %s: the name %r lapsed while in use", self.description, name)
+        except NATS_ERRORS as exc:
+            logger.warning("bus %s: keep-alive of %r failed: %r", self.description, name, exc)
+
+    async def _keep(self) -> None:
+        """Every ttl/3 seconds, queue a keep-alive of every claim held."""
+        while True:
+            await asyncio.sleep(self._ttl / 3)
+            for key in list(self.owned):
+                self._queue.append((_Op.KEEP, key, "", None))
+            self._wake.set()
