@@ -415,3 +415,63 @@ def test_name_in_use_is_said_on_the_login_form(web_server: WebServer,
             "That name is taken. Pick another.", timeout=MS)
         login(tab, "Roberto")
     assert_clean(tab)
+
+
+def test_an_operator_kicks_and_bans_from_the_page(web_server: WebServer,
+                                                  open_tab: OpenTab) -> None:
+    """/commands and raw @<- lines of the moderation verbs: their replies and listings,
+    a FORBIDDEN for someone who is not an operator, an unknown verb refused by the page."""
+    server = web_server(rate=0, operators=("Root",))
+    with Client(server.port) as first:
+        first.identify("Root")
+        first.send("@<- REGISTER clave-de-root")
+        first.until("^@-> OK REGISTER Root$")
+    root = open_tab(url(server))
+    root.page.fill("#name", "Root")
+    root.page.fill("#password", "clave-de-root")
+    root.page.click("#enter")
+    expect(root.page.locator("#here")).to_have_text("#general", timeout=MS)
+    ana = open_tab(url(server))
+    login(ana, "Ana")
+    with Client(server.port) as troll, Client(server.port) as pepe:
+        troll.identify("Troll")
+        pepe.identify("Pepe")
+        type_line(root, "/join #tapas")
+        expect(root.page.locator("#here")).to_have_text("#tapas", timeout=MS)
+        troll.send("@<- JOIN #tapas")
+        troll.until("^@-> OK JOIN #tapas$")
+        type_line(root, "/kick Troll fuera")  # the room on screen goes first
+        troll.until("^@-> LEAVE #tapas Troll kicked by Root: fuera$")
+        system = root.page.locator(".system .text")
+        expect(system.filter(has_text="OK KICK #tapas Troll")).to_have_count(1, timeout=MS)
+        type_line(root, "@<- BAN Troll 1h flood")
+        troll.until("^@-> BYE KICKED banned by Root")
+        expect(system.filter(has_text=re.compile(r"^OK BAN Troll \d{4}-"))).to_have_count(
+            1, timeout=MS)
+        type_line(root, "/bans")
+        expect(system.filter(has_text=re.compile(r"Ban: Troll until \d{4}-.*, by Root flood")))\
+            .to_have_count(1, timeout=MS)
+        expect(system.filter(has_text="1 bans in force")).to_have_count(1, timeout=MS)
+        type_line(root, "/announce se cierra a las diez")
+        expect(ana.page.locator(".system", has_text="se cierra a las diez")).to_have_count(
+            1, timeout=MS)
+        pepe.until("^@-> NOTICE se cierra a las diez$")
+        type_line(root, "@<- UNBAN Troll")
+        expect(system.filter(has_text="OK UNBAN Troll")).to_have_count(1, timeout=MS)
+        type_line(root, "@<- KICK #general Pepe adiós")
+        pepe.until("^@-> BYE KICKED kicked by Root: adiós$")
+        # Ana is no operator: the server's FORBIDDEN is shown; a typo is refused by the page.
+        type_line(ana, "/ban Root")
+        errors = ana.page.locator(".system.error")
+        expect(errors.filter(has_text="(FORBIDDEN)")).to_have_count(1, timeout=MS)
+        type_line(ana, "@<- FROB x")
+        expect(errors.filter(has_text="unknown command FROB; try @<- HELP (UNKNOWN_COMMAND)"))\
+            .to_have_count(1, timeout=MS)
+        type_line(ana, "@<- KICK #general")
+        expect(errors.filter(has_text="(MISSING_ARGUMENT)")).to_have_count(1, timeout=MS)
+        type_line(ana, "@<- HELP")
+        lines = ana.page.locator(".system .text")
+        expect(lines.filter(has_text=re.compile("^@<- KICK #room name"))).to_have_count(1, timeout=MS)
+        expect(lines.filter(has_text=re.compile("^@<- BANS"))).to_have_count(0)
+    root.shot("13-operator-commands")
+    assert_clean(root, ana)

@@ -9,6 +9,7 @@
 //   §6) and deduplicated, so history, catch-up and live messages can arrive in
 //   any order and overlap.
 
+import { MANAGED, SLASH_VERBS, slashLine, translate } from "./commands.js";
 import { Connection, wsUrl } from "./connection.js";
 import { LANG, t } from "./i18n.js";
 
@@ -670,6 +671,10 @@ function maybeLoadOlder() {
 
 async function submit(line) {
   const conv = here();
+  if (line.startsWith("@<-")) {
+    await raw(line);
+    return;
+  }
   if (line.startsWith("/") && !line.startsWith("//")) {
     await slash(line);
     return;
@@ -770,12 +775,8 @@ async function slash(line) {
       renderMembers();
       systemLine(conv, t("color", { color: reply.color }));
     }
-  } else if (verb === "register" && rest) {
-    const reply = ok(await conn.request("register", { password: rest }));
-    if (reply) {
-      state.password = rest;
-      systemLine(conv, t("registered", { name: reply.name }));
-    }
+  } else if (slashLine(verb, rest, room) !== null) {
+    await raw(slashLine(verb, rest, room));
   } else if (verb === "quit") {
     state.quitting = true;
     await conn.request("quit", { reason: rest || undefined });
@@ -789,6 +790,87 @@ async function slash(line) {
   }
 }
 
+/**
+ * A text-mode command (`@<- KICK #room name`): sent as its JSON object, and
+ * its reply shown. Verbs the page has its own way for go that way.
+ */
+async function raw(line) {
+  const conv = here();
+  let fields;
+  try {
+    fields = translate(line);
+  } catch (error) {
+    systemLine(conv, `${error.message} (${error.code})`, "error");
+    return;
+  }
+  const { cmd } = fields;
+  if (MANAGED.includes(cmd.toUpperCase())) {
+    systemLine(conv, t("managed", { cmd: cmd.toUpperCase() }), "error");
+    return;
+  }
+  const room = conv.private ? undefined : conv.title;
+  if (["me", "leave", "history"].includes(cmd) && !fields.room) fields.room = room;
+  if (cmd === "quit") {
+    await slash(`/quit ${fields.reason || ""}`);
+    return;
+  }
+  if (cmd === "join") {
+    await join(fields.room);
+    return;
+  }
+  if (cmd === "leave" && fields.room) {
+    await slash(`/leave ${fields.room}`);
+    return;
+  }
+  if (cmd === "nick" || cmd === "color") {
+    await slash(`/${cmd} ${fields.name || fields.color || ""}`);
+    return;
+  }
+  const { cmd: _verb, ...args } = fields;
+  const reply = await conn.request(cmd, args);
+  if (!reply) return;
+  if (reply.type === "error") {
+    showError(reply);
+    return;
+  }
+  if (reply.type !== "ok") return; // a SAY or MSG echoed back: shown as a message already
+  showReply(conv, cmd, fields, reply);
+}
+
+/** What an ok reply to a typed command says, in the conversation on screen. */
+function showReply(conv, cmd, fields, reply) {
+  if (cmd === "register" || cmd === "password") {
+    // The password that identifies this name from now on (kept only in memory, to reconnect).
+    state.password = cmd === "register" ? fields.password : fields.new;
+    systemLine(conv, t(cmd === "register" ? "registered" : "passwordChanged", { name: reply.name }));
+  } else if (cmd === "unregister") {
+    state.password = null;
+    systemLine(conv, t("unregistered", { name: reply.name }));
+  } else if (cmd === "bans") {
+    for (const b of reply.bans || []) {
+      systemLine(conv, t("banLine", {
+        target: b.target, until: b.until || t("forever"), operator: b.operator,
+        reason: b.reason || "",
+      }).trimEnd());
+    }
+    systemLine(conv, t("bansCount", { count: reply.count }));
+  } else if (cmd === "help") {
+    for (const item of reply.commands || []) systemLine(conv, String(item.usage || ""));
+  } else if (cmd === "history") {
+    for (const m of reply.messages || []) receiveMessage(m, false);
+    if (conv.key === state.current) renderLog(true);
+  } else if (cmd === "users" || cmd === "rooms" || cmd === "topic") {
+    const list = cmd === "users" ? (reply.users || []).map((u) => u.name)
+      : cmd === "rooms" ? (reply.rooms || []).map((r) => `${r.room} (${r.count})`) : [reply.text];
+    systemLine(conv, `OK ${cmd.toUpperCase()} ${reply.room || reply.count || ""}: ${list.join(", ")}`);
+  } else if (cmd !== "say" && cmd !== "me" && cmd !== "msg") {
+    const values = Object.entries(reply)
+      .filter(([key]) => !["type", "cmd", "ref"].includes(key))
+      .map(([, value]) => String(value));
+    systemLine(conv, `OK ${cmd.toUpperCase()} ${values.join(" ")}`.trimEnd());
+  }
+}
+
 // Tab completes a /command, a #room or a name.
 function complete(input) {
   const upto = input.value.slice(0, input.selectionStart);
@@ -796,7 +878,7 @@ function complete(input) {
   if (!match) return false;
   const word = match[1];
   const commands = ["/join", "/leave", "/msg", "/me", "/nick", "/topic", "/users", "/rooms",
-    "/history", "/color", "/register", "/help", "/quit"];
+    "/history", "/color", ...SLASH_VERBS.map((v) => `/${v}`), "/help", "/quit"];
   let options;
   if (word.startsWith("/") && match.index === 0) options = commands;
   else if (word.startsWith("#")) options = joinedRooms().map((c) => c.title);
