@@ -10,7 +10,7 @@
 //   any order and overlap.
 
 import { MANAGED, SLASH_VERBS, slashLine, translate } from "./commands.js";
-import { Connection, wsUrl } from "./connection.js";
+import { Connection, serverList, wsUrl } from "./connection.js";
 import { LANG, t } from "./i18n.js";
 
 const GENERAL = "#general";
@@ -33,6 +33,7 @@ const state = {
   quitting: false,
   stopped: false, // no more reconnecting (quit, refused name, kicked)
   everConnected: false,
+  server: null, // the WebSocket URL of the last identify
   conversations: new Map(), // key -> Conversation
   current: fold(GENERAL),
   unseen: 0, // messages that arrived while the page was hidden
@@ -115,7 +116,7 @@ const here = () => state.conversations.get(state.current) || conversation(GENERA
 
 // ------------------------------------------------------------------ the connection
 
-const conn = new Connection(wsUrl(window.location), {
+const conn = new Connection([wsUrl(window.location)], {
   onOpen: () => identify(),
   onEvent: (obj) => handle(obj),
   onClose: (info) => closed(info),
@@ -131,6 +132,8 @@ async function identify() {
     return;
   }
   const again = state.everConnected;
+  const moved = again && state.server !== conn.url;
+  state.server = conn.url;
   state.me = reply.name;
   state.color = reply.color;
   state.identified = true;
@@ -141,6 +144,7 @@ async function identify() {
   setStatus(again ? t("back") : "");
   const general = conversation(GENERAL);
   general.joined = true;
+  if (moved) systemLine(here(), t("moved", { url: conn.url }));
   const rooms = again ? joinedRooms() : savedRooms();
   const since = new Map(rooms.map((c) => [c.key, c.newestId()]));
   since.set(general.key, general.newestId());
@@ -954,7 +958,7 @@ function translatePage() {
   document.title = t("title");
 }
 
-function wire() {
+async function wire() {
   translatePage();
   const input = $("input");
   input.value = store.getItem("tertulia.draft") || "";
@@ -1016,6 +1020,7 @@ function wire() {
   });
 
   // A reload in the same tab comes back in as the same name, in the same rooms.
+  await loadConfig();
   const name = store.getItem("tertulia.name");
   if (name) {
     $("name").value = name;
@@ -1023,6 +1028,20 @@ function wire() {
   } else {
     showLogin();
     $("name").focus();
+  }
+}
+
+/** The other nodes of --web-servers (/config.json), to go to if this one drops. */
+async function loadConfig() {
+  try {
+    const response = await fetch("/config.json", { cache: "no-store" });
+    if (!response.ok) return;
+    const config = await response.json();
+    if (config && Array.isArray(config.servers)) {
+      conn.urls = serverList(wsUrl(window.location), config.servers);
+    }
+  } catch {
+    // No list (an older server, or it is down): this node only.
   }
 }
 
