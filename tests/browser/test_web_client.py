@@ -444,6 +444,7 @@ def test_an_operator_kicks_and_bans_from_the_page(web_server: WebServer,
         troll.until("^@-> LEAVE #tapas Troll kicked by Root: fuera$")
         system = root.page.locator(".system .text")
         expect(system.filter(has_text="OK KICK #tapas Troll")).to_have_count(1, timeout=MS)
+        expect(root.page.locator("#members .member", has_text="Troll")).to_have_count(0)
         type_line(root, "@<- BAN Troll 1h flood")
         troll.until("^@-> BYE KICKED banned by Root")
         expect(system.filter(has_text=re.compile(r"^OK BAN Troll \d{4}-"))).to_have_count(

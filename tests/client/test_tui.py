@@ -389,6 +389,7 @@ def test_moderation_and_account_slash_commands(server: ServerThread) -> None:
                 await type_line(pilot, "/kick Bob fuera")
                 await asyncio.to_thread(bob.until, "^@-> LEAVE #tapas Bob kicked by Ana: fuera$")
                 await until(pilot, lambda: has_line(app, "OK KICK #tapas Bob", "#tapas"), "OK")
+                assert "bob" not in app.here.members
                 await type_line(pilot, "/mode +m")
                 await until(pilot, lambda: has_line(app, "OK MODE #tapas +m", "#tapas"), "MODE")
                 await type_line(pilot, "/bans")

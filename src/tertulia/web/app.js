@@ -847,6 +847,13 @@ function showReply(conv, cmd, fields, reply) {
     // The password that identifies this name from now on (kept only in memory, to reconnect).
     state.password = cmd === "register" ? fields.password : fields.new;
     systemLine(conv, t(cmd === "register" ? "registered" : "passwordChanged", { name: reply.name }));
+  } else if (cmd === "kick") {
+    // The one who kicks gets only its OK, no LEAVE (protocol.md, choice 26).
+    const room = state.conversations.get(fold(reply.room));
+    if (room && room.members.delete(fold(reply.name)) && room.key === state.current) {
+      renderMembers();
+    }
+    systemLine(conv, `OK KICK ${reply.room} ${reply.name}`);
   } else if (cmd === "unregister") {
     state.password = null;
     systemLine(conv, t("unregistered", { name: reply.name }));

@@ -224,6 +224,13 @@ async def command(app: TertuliaApp, cmd: str, **fields: Any) -> None:
     elif cmd == "help":
         for item in reply.get("commands", []):
             app.tell(str(item.get("usage", "")))
+    elif cmd == "kick":
+        # The one who kicks gets only its OK, no LEAVE (protocol.md, choice 26).
+        room_key = fold(str(reply.get("room")))
+        if room_key in app.conversations:
+            app.conversations[room_key].members.pop(fold(str(reply.get("name"))), None)
+            app.refresh_members()
+        app.tell(f"OK KICK {reply.get('room')} {reply.get('name')}")
     elif cmd == "bans":
         for ban in reply.get("bans", []):
             app.tell(_("ban: {target} until {until}, by {operator} {reason}").format(
