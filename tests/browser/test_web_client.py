@@ -415,3 +415,123 @@ def test_name_in_use_is_said_on_the_login_form(web_server: WebServer,
             "That name is taken. Pick another.", timeout=MS)
         login(tab, "Roberto")
     assert_clean(tab)
+
+
+def test_an_operator_kicks_and_bans_from_the_page(web_server: WebServer,
+                                                  open_tab: OpenTab) -> None:
+    """/commands and raw @<- lines of the moderation verbs: their replies and listings,
+    a FORBIDDEN for someone who is not an operator, an unknown verb refused by the page."""
+    server = web_server(rate=0, operators=("Root",))
+    with Client(server.port) as first:
+        first.identify("Root")
+        first.send("@<- REGISTER clave-de-root")
+        first.until("^@-> OK REGISTER Root$")
+    root = open_tab(url(server))
+    root.page.fill("#name", "Root")
+    root.page.fill("#password", "clave-de-root")
+    root.page.click("#enter")
+    expect(root.page.locator("#here")).to_have_text("#general", timeout=MS)
+    ana = open_tab(url(server))
+    login(ana, "Ana")
+    with Client(server.port) as troll, Client(server.port) as pepe:
+        troll.identify("Troll")
+        pepe.identify("Pepe")
+        type_line(root, "/join #tapas")
+        expect(root.page.locator("#here")).to_have_text("#tapas", timeout=MS)
+        troll.send("@<- JOIN #tapas")
+        troll.until("^@-> OK JOIN #tapas$")
+        type_line(root, "/kick Troll fuera")  # the room on screen goes first
+        troll.until("^@-> LEAVE #tapas Troll kicked by Root: fuera$")
+        system = root.page.locator(".system .text")
+        expect(system.filter(has_text="OK KICK #tapas Troll")).to_have_count(1, timeout=MS)
+        expect(root.page.locator("#members .member", has_text="Troll")).to_have_count(0)
+        type_line(root, "@<- BAN Troll 1h flood")
+        troll.until("^@-> BYE KICKED banned by Root")
+        expect(system.filter(has_text=re.compile(r"^OK BAN Troll \d{4}-"))).to_have_count(
+            1, timeout=MS)
+        type_line(root, "/bans")
+        expect(system.filter(has_text=re.compile(r"Ban: Troll until \d{4}-.*, by Root flood")))\
+            .to_have_count(1, timeout=MS)
+        expect(system.filter(has_text="1 bans in force")).to_have_count(1, timeout=MS)
+        type_line(root, "/announce se cierra a las diez")
+        expect(ana.page.locator(".system", has_text="se cierra a las diez")).to_have_count(
+            1, timeout=MS)
+        pepe.until("^@-> NOTICE se cierra a las diez$")
+        type_line(root, "@<- UNBAN Troll")
+        expect(system.filter(has_text="OK UNBAN Troll")).to_have_count(1, timeout=MS)
+        type_line(root, "@<- KICK #general Pepe adiós")
+        pepe.until("^@-> BYE KICKED kicked by Root: adiós$")
+        # Ana is no operator: the server's FORBIDDEN is shown; a typo is refused by the page.
+        type_line(ana, "/ban Root")
+        errors = ana.page.locator(".system.error")
+        expect(errors.filter(has_text="(FORBIDDEN)")).to_have_count(1, timeout=MS)
+        type_line(ana, "@<- FROB x")
+        expect(errors.filter(has_text="unknown command FROB; try @<- HELP (UNKNOWN_COMMAND)"))\
+            .to_have_count(1, timeout=MS)
+        type_line(ana, "@<- KICK #general")
+        expect(errors.filter(has_text="(MISSING_ARGUMENT)")).to_have_count(1, timeout=MS)
+        type_line(ana, "@<- HELP")
+        lines = ana.page.locator(".system .text")
+        expect(lines.filter(has_text=re.compile("^@<- KICK #room name"))).to_have_count(1, timeout=MS)
+        expect(lines.filter(has_text=re.compile("^@<- BANS"))).to_have_count(0)
+    root.shot("13-operator-commands")
+    assert_clean(root, ana)
+
+
+def test_the_page_moves_to_the_next_server_when_its_own_goes(tmp_path: Any,
+                                                             open_tab: OpenTab) -> None:
+    """Two servers, each listing the other (--web-servers): the page of A, once A is gone,
+    connects to B (whose Origin check accepts A's page), says so, keeps the draft and
+    its rooms, and chats there."""
+    from dataclasses import replace
+
+    from tests.integration.harness import server_config
+
+    a = ServerThread(server_config(tmp_path / "a", rate=0), http=True)
+    b = ServerThread(server_config(tmp_path / "b", rate=0), http=True)
+    a.config = replace(a.config, web_servers=f"ws://127.0.0.1:{b.http_port}/ws")
+    b.config = replace(b.config, web_servers=f"ws://127.0.0.1:{a.http_port}/ws")
+    a.start()
+    try:
+        b.start()
+        with Client(b.port) as early:
+            # Two independent servers number their messages each from 1 (a cluster
+            # shares one sequence): B starts ahead, so that no id of A is reused on B.
+            early.identify("Early")
+            early.send("@<- JOIN #otra")
+            for n in range(5):
+                early.send(f"antes {n}")
+            early.send("@<- PING ok")
+            early.until("^@-> OK PING ok$")
+        ana = open_tab(url(a))
+        login(ana, "Ana")
+        type_line(ana, "/join #tapas")
+        expect(ana.page.locator("#here")).to_have_text("#tapas", timeout=MS)
+        type_line(ana, "en A")
+        expect(message(ana, "en A")).to_have_count(1, timeout=MS)
+        ana.page.fill("#input", "esto no se pierde")
+        with Client(b.port) as carla:
+            carla.identify("Carla")
+            carla.send("@<- JOIN #tapas")
+            carla.send("mientras tanto en B")
+            carla.send("@<- PING ok")
+            carla.until("^@-> OK PING ok$")
+        a.stop()
+        moved = f"Connected to another server: ws://127.0.0.1:{b.http_port}/ws"
+        expect(ana.page.locator(".system .text", has_text=moved)).to_have_count(1, timeout=MS * 3)
+        with Client(b.port) as bob:
+            bob.identify("Bob")
+            bob.send("@<- USERS #tapas")
+            bob.until("^@-> OK USERS 1$")  # Ana came back into #tapas on B
+            bob.send("@<- JOIN #tapas")
+            bob.send("hola desde B")
+            expect(message(ana, "hola desde B")).to_have_count(1, timeout=MS)
+        expect(message(ana, "mientras tanto en B")).to_have_count(1)  # caught up
+        expect(message(ana, "en A")).to_have_count(1)  # what it had stays on the page
+        expect(ana.page.locator("#input")).to_have_value("esto no se pierde")
+        expect(ana.page.locator("#status")).to_have_text("", timeout=MS)
+        ana.shot("14-moved-to-another-server")
+        assert_clean(ana, allow=r"WebSocket connection to .* failed")
+    finally:
+        a.stop()
+        b.stop()

@@ -372,3 +372,36 @@ def test_join_shows_the_topic_and_color_updates_my_member_entry(server: ServerTh
                                                for s in app.members_view.spans),
                             "Ana's new colour in the members list")
         run(main)
+
+
+def test_moderation_and_account_slash_commands(server: ServerThread) -> None:
+    """/kick, /mode, /register, /password as in the web page (the room on screen first);
+    /bans and a raw BAN reach the server whole and get its FORBIDDEN."""
+    with Client(server.port) as bob:
+        bob.identify("Bob")
+
+        async def main() -> None:
+            async with ana_in(server) as (app, pilot):
+                await type_line(pilot, "/join #tapas")
+                await until(pilot, lambda: app.current == "#tapas", "#tapas on screen")
+                await asyncio.to_thread(bob.send, "@<- JOIN #tapas")
+                await until(pilot, lambda: "bob" in app.here.members, "Bob in #tapas")
+                await type_line(pilot, "/kick Bob fuera")
+                await asyncio.to_thread(bob.until, "^@-> LEAVE #tapas Bob kicked by Ana: fuera$")
+                await until(pilot, lambda: has_line(app, "OK KICK #tapas Bob", "#tapas"), "OK")
+                assert "bob" not in app.here.members
+                await type_line(pilot, "/mode +m")
+                await until(pilot, lambda: has_line(app, "OK MODE #tapas +m", "#tapas"), "MODE")
+                await type_line(pilot, "/bans")
+                await until(pilot, lambda: has_line(app, "(FORBIDDEN)", "#tapas"), "FORBIDDEN")
+                await type_line(pilot, "@<- BAN Bob 10m spam")
+                await until(pilot, lambda: has_line(app, "only operators may BAN", "#tapas"),
+                            "BAN refused for its sender, not for its arguments")
+                await type_line(pilot, "/register clave")
+                await until(pilot, lambda: app.password == "clave", "REGISTER")
+                await type_line(pilot, "/password mala otra")
+                await until(pilot, lambda: has_line(app, "(AUTH_FAILED)", "#tapas"),
+                            "a wrong old password")
+                await type_line(pilot, "/password clave otra vez")
+                await until(pilot, lambda: app.password == "otra vez", "PASSWORD")
+        run(main)

@@ -49,6 +49,7 @@ class ServerThread:
         if http:
             port = 0 if http is True else int(http)
             self._http_socket = socket.create_server((config.host or "127.0.0.1", port))
+            self.http_port = self._http_socket.getsockname()[1]  # known before start()
         self.server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()

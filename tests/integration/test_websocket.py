@@ -6,6 +6,7 @@ Real servers with HTTP on a free port, a raw-socket WebSocket client
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import time
@@ -18,7 +19,15 @@ import pytest
 from tertulia.frontends import http as http_frontend
 from tertulia.frontends.http import client_address, origin_allowed
 from tertulia.frontends.websocket import Framer, max_frame, text_frames
-from tertulia.server.config import origins_problem, parse_origins
+from tertulia.server.config import (
+    ConfigError,
+    add_arguments,
+    from_namespace,
+    origins_problem,
+    parse_origins,
+    parse_web_servers,
+    web_server_origins,
+)
 from tests.integration.harness import Client, ServerThread, server_config
 from tests.integration.wsclient import (
     BINARY,
@@ -218,6 +227,44 @@ def test_allowed_origins_option(web_server: WebServer) -> None:
         WsClient(server.http_port, origin="https://other.example")
 
 
+def test_web_servers_are_checked_and_normalized() -> None:
+    assert parse_web_servers(" WS://B.example:8081/ws, wss://c.example:443 ,ws://[::1]:80/x") == (
+        "ws://b.example:8081/ws", "wss://c.example/ws", "ws://[::1]/x")
+    assert parse_web_servers("ws://b:1/ws,ws://b:1/ws") == ("ws://b:1/ws",)
+    assert web_server_origins(("ws://b.example:8081/ws", "wss://c.example/ws")) == {
+        "http://b.example:8081", "https://c.example"}
+    for bad in ("http://b/ws", "b:8081", "ws:///ws", "ws://b:99999/ws", "ws://u@b/ws",
+                "ws://b/ws?x=1", "ws://b/ws;script-src", "ws://b/w s"):
+        with pytest.raises(ValueError):
+            parse_web_servers(bad)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(ConfigError, match="--web-servers takes URLs such as wss://"):
+        from_namespace(parser.parse_args(["--web-servers", "http://b/ws"]))
+    ns = parser.parse_args(["--web-servers", "ws://B:1"])
+    assert from_namespace(ns).web_servers == "ws://b:1/ws"
+
+
+def test_web_servers_option(web_server: WebServer) -> None:
+    """The page learns the other nodes (/config.json), its CSP lets it reach exactly them,
+    and each listed node's page may open /ws here; other sites still may not."""
+    server = web_server(web_servers="ws://127.0.0.1:8082/ws,wss://b.example.org/ws")
+    status, headers, body = http_get(server.http_port, "/config.json")
+    assert status == 200 and headers["content-type"].startswith("application/json")
+    assert json.loads(body) == {"servers": ["ws://127.0.0.1:8082/ws", "wss://b.example.org/ws"]}
+    csp = headers["content-security-policy"]
+    assert "connect-src 'self' ws://127.0.0.1:8082/ws wss://b.example.org/ws;" in csp
+    for origin in ("http://127.0.0.1:8082", "https://b.example.org"):
+        with WsClient(server.http_port, origin=origin) as ana:
+            assert ana.welcome["type"] == "welcome"
+    for origin in ("https://127.0.0.1:8082", "http://b.example.org", "http://evil.example"):
+        with pytest.raises(HandshakeRefused):
+            WsClient(server.http_port, origin=origin)
+    alone = web_server()
+    assert json.loads(http_get(alone.http_port, "/config.json")[2]) == {"servers": []}
+    assert "connect-src 'self';" in http_get(alone.http_port, "/")[1]["content-security-policy"]
+
+
 # ------------------------------------------------------------------ chatting
 
 
@@ -361,6 +408,21 @@ def test_rate_limit_applies_to_frames(web_server: WebServer,
     got = [ana.json() for _ in range(5)]
     assert [g.get("token") for g in got[:3]] == ["0", "1", "2"]
     assert [g.get("code") for g in got[3:]] == ["RATE_LIMITED", "RATE_LIMITED"]
+
+
+def test_server_ping_and_ping_timeout(web_server: WebServer,
+                                      ws_clients: Callable[..., WsClient]) -> None:
+    """An idle WebSocket gets the protocol's ping object (not a WebSocket ping frame);
+    a pong keeps it, silence ends it with BYE PING_TIMEOUT."""
+    server = web_server(ping_interval=0.3, ping_timeout=0.4)
+    ana = ws_clients(server)
+    ping = ana.json()
+    assert ping["type"] == "ping" and ping["token"], ping
+    ana.send_json({"cmd": "pong", "token": ping["token"]})
+    assert ana.json()["type"] == "ping"  # answered, so still here: the next one comes
+    got = ana.until_closed()  # now silent
+    assert got[-1]["type"] == "bye" and got[-1]["code"] == "PING_TIMEOUT", got
+    assert ana.close_code == 1000
 
 
 def test_too_many_connections_is_the_only_frame(web_server: WebServer,

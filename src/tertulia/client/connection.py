@@ -276,4 +276,6 @@ def _fields(command: Command) -> JsonObject:
         out[key] = getattr(command, key)
     if verb is Verb.HISTORY:
         out["limit"] = command.limit
+    out["target"] = command.target  # BAN, UNBAN
+    out["duration"] = command.duration  # BAN, MUTE: seconds
     return {key: value for key, value in out.items() if value is not None}

@@ -56,7 +56,7 @@ class ConnectionRateLimiter:
     Like :class:`TokenBucket` it takes the time as an argument.
     """
 
-    __slots__ = ("_buckets", "_exempt", "burst", "max_tracked", "rate")
+    __slots__ = ("_buckets", "_exempt", "_keys", "burst", "max_tracked", "rate")
 
     def __init__(
         self,
@@ -70,6 +70,9 @@ class ConnectionRateLimiter:
         self.max_tracked = max(1, max_tracked)
         self._exempt = tuple(ipaddress.ip_network(n, strict=False) for n in exempt)
         self._buckets: dict[str, TokenBucket] = {}
+        #: address -> bucket key ("" = not limited): parsing an address costs more than
+        #: the rest of a registration's bookkeeping.  Bounded like the buckets.
+        self._keys: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -78,19 +81,30 @@ class ConnectionRateLimiter:
         """Count one connection attempt from ``address``; False means refuse it."""
         if self.rate <= 0:
             return True
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return True  # not an IP peer (a Unix socket)
-        if any(ip in network for network in self._exempt):
-            return True
-        key = str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else address
+        key = self._keys.get(address)
+        if key is None:
+            key = self._key(address)
+            if len(self._keys) >= self.max_tracked:
+                self._keys.clear()  # a cache: rebuilt as addresses come back
+            self._keys[address] = key
+        if not key:
+            return True  # exempt, or not an IP peer
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self.max_tracked:
                 self._evict(now)
             bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
         return bucket.take(now)
+
+    def _key(self, address: str) -> str:
+        """The bucket an address counts in: itself, its IPv6 /64, or "" (never limited)."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return ""  # not an IP peer (a Unix socket)
+        if any(ip in network for network in self._exempt):
+            return ""
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else address
 
     def _evict(self, now: float) -> None:
         """Make room: drop refilled buckets, then the oldest, down to 90% of the limit."""

@@ -88,6 +88,18 @@ _BUSY = (
     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(_BUSY_BODY), _BUSY_BODY)
 )
 
+
+
+def security_headers(web_servers: tuple[str, ...] = ()) -> dict[str, str]:
+    """:data:`SECURITY_HEADERS`, the CSP letting the page also connect to exactly these URLs."""
+    if not web_servers:
+        return SECURITY_HEADERS
+    policy = CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self'", "connect-src 'self' " + " ".join(web_servers)
+    )
+    return {**SECURITY_HEADERS, "Content-Security-Policy": policy}
+
+
 _DEFAULT_PORT = {"http": ":80", "https": ":443"}
 
 
@@ -135,11 +147,16 @@ class HttpFrontend:
         max_sendq: int,
         allowed_origins: frozenset[str],
         max_connections: int = 10000,
+        web_servers: tuple[str, ...] = (),
     ) -> None:
         self.hub = hub
         self.flusher = flusher
         self.max_sendq = max_sendq
+        #: With the origins of the pages of ``web_servers`` (the caller adds them).
         self.allowed_origins = allowed_origins
+        #: ``--web-servers``: where the page goes when its connection drops.
+        self.web_servers = web_servers
+        self.headers = security_headers(web_servers)
         self.max_connections = max_connections
         self.connections: set[WebSocketConnection] = set()
         self.framer = Framer()
@@ -152,9 +169,16 @@ class HttpFrontend:
         app.router.add_get("/", self.index)
         app.router.add_get("/ws", self.websocket)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/config.json", self.page_config)
         app.router.add_static("/static/", STATIC_DIR, show_index=False, follow_symlinks=False)
-        app.on_response_prepare.append(_add_headers)
+        app.on_response_prepare.append(self._add_headers)
         return app
+
+    async def _add_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.update(self.headers)
+        if "Cache-Control" not in response.headers:
+            # Revalidate every time (ETag / Last-Modified): a new version is seen at once.
+            response.headers["Cache-Control"] = "no-cache"
 
     async def start(self, sock: socket.socket) -> None:
         """Serve HTTP on ``sock`` (already bound and listening)."""
@@ -210,6 +234,11 @@ class HttpFrontend:
             text=json.dumps(body) + "\n",
             content_type="application/json",
         )
+
+    async def page_config(self, request: web.Request) -> web.Response:
+        """What the page needs from the server: the other nodes' WebSocket URLs."""
+        body = {"servers": list(self.web_servers)}
+        return web.Response(text=json.dumps(body) + "\n", content_type="application/json")
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         origin = request.headers.get("Origin")
@@ -294,13 +323,6 @@ def client_address(remote: str | None) -> str:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
     return remote
-
-
-async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.update(SECURITY_HEADERS)
-    if "Cache-Control" not in response.headers:
-        # Revalidate every time (ETag / Last-Modified): a new version is seen at once.
-        response.headers["Cache-Control"] = "no-cache"
 
 
 def bind_http(host: str, port: int) -> socket.socket:

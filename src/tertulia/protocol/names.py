@@ -83,6 +83,8 @@ def _check_chars(body: str) -> bool:
 
 def _lookalike_problem(form: str) -> str:
     """Why a name or room (NFKC form) could pass for another, or "" if it cannot."""
+    if form.isascii():
+        return ""  # ASCII letters are all Latin and all visible (the common case, fast)
     if _INVISIBLE.search(form):
         return "has a character that shows nothing"
     scripts = set()

@@ -30,7 +30,12 @@ from tertulia.core.hub import Hub
 from tertulia.core.ports import Bus, Store, StoreUnavailable
 from tertulia.frontends.outbox import Flusher
 from tertulia.frontends.tcp import TcpConnection
-from tertulia.server.config import Config, parse_origins
+from tertulia.server.config import (
+    Config,
+    parse_origins,
+    parse_web_servers,
+    web_server_origins,
+)
 from tertulia.server.hashing import ThreadedHasher
 from tertulia.server.tls import server_context
 from tertulia.store.sqlite import SqliteStore
@@ -202,12 +207,15 @@ class Server:
         if self._http_socket is not None:
             from tertulia.frontends.http import HttpFrontend
 
+            web_servers = parse_web_servers(config.web_servers)
             self.web = HttpFrontend(
                 self.hub,
                 flusher,
                 max_sendq,
-                parse_origins(config.allowed_origins),
+                # A node accepts the page of every node it lists (protocol.md, c36).
+                parse_origins(config.allowed_origins) | web_server_origins(web_servers),
                 config.max_connections,
+                web_servers,
             )
             await self.web.start(self._http_socket)
         if self._tls_listener is not None:

@@ -6,7 +6,9 @@ package) on a free port with its store in ``--dir``, then N ``tertulia serve
 each picks a free one).  Each child is its own process, so the nodes use
 every core of the machine.  Their log lines are passed on with a
 ``[nodeK]`` prefix; once all are listening, one line per node says where
-(on stdout).  SIGINT or SIGTERM stops the nodes (SIGTERM, so they shut down
+(on stdout), with the address of its web page.  Each node's page knows the
+others (``--web-servers``), so a browser moves to another node when its own
+goes.  SIGINT or SIGTERM stops the nodes (SIGTERM, so they shut down
 cleanly), then nats-server.  If a node or nats-server dies, everything is
 stopped and the status is 1.
 """
@@ -17,6 +19,7 @@ import argparse
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -45,12 +48,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the first node's port; the others follow (default: 3000; 0 = any free ports)",
     )
     parser.add_argument(
+        "--http-port",
+        type=int,
+        default=None,
+        help="the first node's web page port; the others follow (default: 8080, or any free "
+        "ports with --port 0; 0 = any free ports)",
+    )
+    parser.add_argument(
         "--host", default="127.0.0.1", help="address the nodes listen on (default: 127.0.0.1)"
     )
     parser.add_argument(
         "--dir", default=None, help="where nats-server keeps its data (default: in the user's "
         "data directory)"
     )
+
+
+def page_host(host: str) -> str:
+    """The host in the pages' addresses: ``--host``, or 127.0.0.1 for a wildcard."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def web_ports(host: str, first: int, count: int) -> list[int]:
+    """The nodes' web page ports: ``first`` and those after it, or with ``first`` 0
+    free ones found now (bound and released: the nodes bind them a moment later,
+    since each node's page must know the others' addresses before it starts)."""
+    if first:
+        return [first + i for i in range(count)]
+    sockets = [socket.create_server((page_host(host).strip("[]"), 0)) for _ in range(count)]
+    try:
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class _Node:
@@ -106,6 +137,17 @@ def cluster_main(ns: argparse.Namespace) -> int:
     if not 0 <= ns.port <= 65535 - ns.nodes:
         print("tertulia: --port must leave room for the nodes' ports", file=sys.stderr)
         return 2
+    http_first = ns.http_port if ns.http_port is not None else (0 if ns.port == 0 else 8080)
+    if not 0 <= http_first <= 65535 - ns.nodes:
+        print("tertulia: --http-port must leave room for the nodes' ports", file=sys.stderr)
+        return 2
+    try:
+        http_ports = web_ports(ns.host, http_first, ns.nodes)
+    except OSError as exc:
+        print(f"tertulia: no free port for the web pages: {exc}", file=sys.stderr)
+        return 1
+    web_host = page_host(ns.host)
+    urls = [f"ws://{web_host}:{port}/ws" for port in http_ports]
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -122,8 +164,11 @@ def cluster_main(ns: argparse.Namespace) -> int:
             port = 0 if ns.port == 0 else ns.port + i
             command = [
                 sys.executable, "-m", "tertulia", "serve", "--host", ns.host, "--port",
-                str(port), "--http-port", "0", "--nats", nats.url,
+                str(port), "--http-port", str(http_ports[i]), "--nats", nats.url,
             ]
+            others = [url for j, url in enumerate(urls) if j != i]
+            if others:
+                command += ["--web-servers", ",".join(others)]
             nodes.append(_Node(i + 1, command))
         deadline = time.monotonic() + START_DEADLINE
         for node in nodes:
@@ -135,6 +180,8 @@ def cluster_main(ns: argparse.Namespace) -> int:
         print(f"nats-server: {nats.url}", flush=True)
         for node in nodes:
             print(f"node{node.index}: {ns.host}:{node.port}", flush=True)
+        for node, port in zip(nodes, http_ports, strict=True):
+            print(f"node{node.index} page: http://{web_host}:{port}/", flush=True)
         while not stop.wait(0.2):
             if not nats.running():
                 print("tertulia: nats-server stopped; stopping the nodes", file=sys.stderr)

@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tertulia.core.settings import CoreSettings
 from tertulia.protocol.errors import ProtocolError
@@ -185,6 +186,15 @@ OPTIONS: tuple[Option, ...] = (
         "('*' = any; default: only the page's own)",
         None,
     ),
+    Option(
+        "web_servers",
+        str,
+        "",
+        "comma-separated WebSocket URLs of other nodes, e.g. wss://b.example.org/ws: the page "
+        "moves to the next when its connection drops, and their pages may open /ws here "
+        "(default: none)",
+        None,
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -227,6 +237,7 @@ class Config:
     operators: tuple[str, ...] = ()
     http_port: int = 8080
     allowed_origins: str = ""
+    web_servers: str = ""
 
     @property
     def db_path(self) -> str:
@@ -289,6 +300,11 @@ def check(option: Option, raw: Any, where: str) -> Any:
         problem = origins_problem(value)
         if problem:
             raise ConfigError(f"{where} takes origins such as https://chat.example.org: {problem}")
+    if option.name == "web_servers":
+        try:
+            value = ",".join(parse_web_servers(value))
+        except ValueError as exc:
+            raise ConfigError(f"{where} takes URLs such as wss://b.example.org/ws: {exc}") from None
     if option.choices is not None and value not in option.choices:
         raise ConfigError(f"{where} takes one of {', '.join(option.choices)}, not {raw!r}")
     low, high = option.minimum, option.maximum
@@ -359,6 +375,46 @@ def origins_problem(text: str) -> str:
         if not sep or scheme not in ("http", "https") or not rest or "/" in rest:
             return f"{origin!r} is not scheme://host[:port]"
     return ""
+
+
+def parse_web_servers(text: str) -> tuple[str, ...]:
+    """The URLs of ``--web-servers``: ``ws://`` or ``wss://``, lower-case scheme and host,
+    ``/ws`` when no path is given, each once.
+
+    Raises:
+        ValueError: a URL that is not ``ws[s]://host[:port][/path]`` (no query, no user).
+    """
+    out: list[str] = []
+    for raw in (part.strip() for part in text.split(",")):
+        if not raw:
+            continue
+        try:
+            parts = urlsplit(raw)
+            port = parts.port  # reads it, so that a bad port raises here
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a URL") from None
+        scheme = parts.scheme.lower()
+        bad = (scheme not in ("ws", "wss") or not parts.hostname or parts.query
+               or parts.fragment or "@" in parts.netloc or any(c in raw for c in " '\";"))
+        if bad:
+            raise ValueError(f"{raw!r} is not ws://host[:port]/path or wss://…")
+        host = parts.hostname or ""
+        netloc = f"[{host}]" if ":" in host else host
+        if port is not None and port != (443 if scheme == "wss" else 80):
+            netloc += f":{port}"
+        url = f"{scheme}://{netloc}{parts.path or '/ws'}"
+        if url not in out:
+            out.append(url)
+    return tuple(out)
+
+
+def web_server_origins(urls: tuple[str, ...]) -> frozenset[str]:
+    """The origins of the pages served beside these WebSocket URLs (``wss://h/ws`` ->
+    ``https://h``): a node accepts the page of every node it lists."""
+    return frozenset(
+        ("https" if url.startswith("wss:") else "http") + "://" + urlsplit(url).netloc
+        for url in urls
+    )
 
 
 def _show(bound: float | None) -> str:

@@ -9,7 +9,8 @@
 //   §6) and deduplicated, so history, catch-up and live messages can arrive in
 //   any order and overlap.
 
-import { Connection, wsUrl } from "./connection.js";
+import { MANAGED, SLASH_VERBS, slashLine, translate } from "./commands.js";
+import { Connection, serverList, wsUrl } from "./connection.js";
 import { LANG, t } from "./i18n.js";
 
 const GENERAL = "#general";
@@ -32,6 +33,7 @@ const state = {
   quitting: false,
   stopped: false, // no more reconnecting (quit, refused name, kicked)
   everConnected: false,
+  server: null, // the WebSocket URL of the last identify
   conversations: new Map(), // key -> Conversation
   current: fold(GENERAL),
   unseen: 0, // messages that arrived while the page was hidden
@@ -114,7 +116,7 @@ const here = () => state.conversations.get(state.current) || conversation(GENERA
 
 // ------------------------------------------------------------------ the connection
 
-const conn = new Connection(wsUrl(window.location), {
+const conn = new Connection([wsUrl(window.location)], {
   onOpen: () => identify(),
   onEvent: (obj) => handle(obj),
   onClose: (info) => closed(info),
@@ -130,6 +132,8 @@ async function identify() {
     return;
   }
   const again = state.everConnected;
+  const moved = again && state.server !== conn.url;
+  state.server = conn.url;
   state.me = reply.name;
   state.color = reply.color;
   state.identified = true;
@@ -140,6 +144,7 @@ async function identify() {
   setStatus(again ? t("back") : "");
   const general = conversation(GENERAL);
   general.joined = true;
+  if (moved) systemLine(here(), t("moved", { url: conn.url }));
   const rooms = again ? joinedRooms() : savedRooms();
   const since = new Map(rooms.map((c) => [c.key, c.newestId()]));
   since.set(general.key, general.newestId());
@@ -670,6 +675,10 @@ function maybeLoadOlder() {
 
 async function submit(line) {
   const conv = here();
+  if (line.startsWith("@<-")) {
+    await raw(line);
+    return;
+  }
   if (line.startsWith("/") && !line.startsWith("//")) {
     await slash(line);
     return;
@@ -770,12 +779,8 @@ async function slash(line) {
       renderMembers();
       systemLine(conv, t("color", { color: reply.color }));
     }
-  } else if (verb === "register" && rest) {
-    const reply = ok(await conn.request("register", { password: rest }));
-    if (reply) {
-      state.password = rest;
-      systemLine(conv, t("registered", { name: reply.name }));
-    }
+  } else if (slashLine(verb, rest, room) !== null) {
+    await raw(slashLine(verb, rest, room));
   } else if (verb === "quit") {
     state.quitting = true;
     await conn.request("quit", { reason: rest || undefined });
@@ -789,6 +794,94 @@ async function slash(line) {
   }
 }
 
+/**
+ * A text-mode command (`@<- KICK #room name`): sent as its JSON object, and
+ * its reply shown. Verbs the page has its own way for go that way.
+ */
+async function raw(line) {
+  const conv = here();
+  let fields;
+  try {
+    fields = translate(line);
+  } catch (error) {
+    systemLine(conv, `${error.message} (${error.code})`, "error");
+    return;
+  }
+  const { cmd } = fields;
+  if (MANAGED.includes(cmd.toUpperCase())) {
+    systemLine(conv, t("managed", { cmd: cmd.toUpperCase() }), "error");
+    return;
+  }
+  const room = conv.private ? undefined : conv.title;
+  if (["me", "leave", "history"].includes(cmd) && !fields.room) fields.room = room;
+  if (cmd === "quit") {
+    await slash(`/quit ${fields.reason || ""}`);
+    return;
+  }
+  if (cmd === "join") {
+    await join(fields.room);
+    return;
+  }
+  if (cmd === "leave" && fields.room) {
+    await slash(`/leave ${fields.room}`);
+    return;
+  }
+  if (cmd === "nick" || cmd === "color") {
+    await slash(`/${cmd} ${fields.name || fields.color || ""}`);
+    return;
+  }
+  const { cmd: _verb, ...args } = fields;
+  const reply = await conn.request(cmd, args);
+  if (!reply) return;
+  if (reply.type === "error") {
+    showError(reply);
+    return;
+  }
+  if (reply.type !== "ok") return; // a SAY or MSG echoed back: shown as a message already
+  showReply(conv, cmd, fields, reply);
+}
+
+/** What an ok reply to a typed command says, in the conversation on screen. */
+function showReply(conv, cmd, fields, reply) {
+  if (cmd === "register" || cmd === "password") {
+    // The password that identifies this name from now on (kept only in memory, to reconnect).
+    state.password = cmd === "register" ? fields.password : fields.new;
+    systemLine(conv, t(cmd === "register" ? "registered" : "passwordChanged", { name: reply.name }));
+  } else if (cmd === "kick") {
+    // The one who kicks gets only its OK, no LEAVE (protocol.md, choice 26).
+    const room = state.conversations.get(fold(reply.room));
+    if (room && room.members.delete(fold(reply.name)) && room.key === state.current) {
+      renderMembers();
+    }
+    systemLine(conv, `OK KICK ${reply.room} ${reply.name}`);
+  } else if (cmd === "unregister") {
+    state.password = null;
+    systemLine(conv, t("unregistered", { name: reply.name }));
+  } else if (cmd === "bans") {
+    for (const b of reply.bans || []) {
+      systemLine(conv, t("banLine", {
+        target: b.target, until: b.until || t("forever"), operator: b.operator,
+        reason: b.reason || "",
+      }).trimEnd());
+    }
+    systemLine(conv, t("bansCount", { count: reply.count }));
+  } else if (cmd === "help") {
+    for (const item of reply.commands || []) systemLine(conv, String(item.usage || ""));
+  } else if (cmd === "history") {
+    for (const m of reply.messages || []) receiveMessage(m, false);
+    if (conv.key === state.current) renderLog(true);
+  } else if (cmd === "users" || cmd === "rooms" || cmd === "topic") {
+    const list = cmd === "users" ? (reply.users || []).map((u) => u.name)
+      : cmd === "rooms" ? (reply.rooms || []).map((r) => `${r.room} (${r.count})`) : [reply.text];
+    systemLine(conv, `OK ${cmd.toUpperCase()} ${reply.room || reply.count || ""}: ${list.join(", ")}`);
+  } else if (cmd !== "say" && cmd !== "me" && cmd !== "msg") {
+    const values = Object.entries(reply)
+      .filter(([key]) => !["type", "cmd", "ref"].includes(key))
+      .map(([, value]) => String(value));
+    systemLine(conv, `OK ${cmd.toUpperCase()} ${values.join(" ")}`.trimEnd());
+  }
+}
+
 // Tab completes a /command, a #room or a name.
 function complete(input) {
   const upto = input.value.slice(0, input.selectionStart);
@@ -796,7 +889,7 @@ function complete(input) {
   if (!match) return false;
   const word = match[1];
   const commands = ["/join", "/leave", "/msg", "/me", "/nick", "/topic", "/users", "/rooms",
-    "/history", "/color", "/register", "/help", "/quit"];
+    "/history", "/color", ...SLASH_VERBS.map((v) => `/${v}`), "/help", "/quit"];
   let options;
   if (word.startsWith("/") && match.index === 0) options = commands;
   else if (word.startsWith("#")) options = joinedRooms().map((c) => c.title);
@@ -872,7 +965,7 @@ function translatePage() {
   document.title = t("title");
 }
 
-function wire() {
+async function wire() {
   translatePage();
   const input = $("input");
   input.value = store.getItem("tertulia.draft") || "";
@@ -934,6 +1027,7 @@ function wire() {
   });
 
   // A reload in the same tab comes back in as the same name, in the same rooms.
+  await loadConfig();
   const name = store.getItem("tertulia.name");
   if (name) {
     $("name").value = name;
@@ -941,6 +1035,20 @@ function wire() {
   } else {
     showLogin();
     $("name").focus();
+  }
+}
+
+/** The other nodes of --web-servers (/config.json), to go to if this one drops. */
+async function loadConfig() {
+  try {
+    const response = await fetch("/config.json", { cache: "no-store" });
+    if (!response.ok) return;
+    const config = await response.json();
+    if (config && Array.isArray(config.servers)) {
+      conn.urls = serverList(wsUrl(window.location), config.servers);
+    }
+  } catch {
+    // No list (an older server, or it is down): this node only.
   }
 }
 

@@ -5,6 +5,8 @@
 // every other object goes to onEvent. The server's PING is answered here.
 // Reconnecting is the page's decision (after a BYE QUIT it must not), so
 // this module only offers the backoff: 1, 2, 4 … 30 s, with some jitter.
+// Given several URLs (this node's and the others of --web-servers), each
+// retry goes to the next one in turn: a page whose node is gone moves on.
 //
 // Every frame counts against the server's rate limit (PROTOCOL.md §5: 10
 // lines a second, bursts of 20, by default), and a reconnect sends a few
@@ -23,9 +25,24 @@ export function wsUrl(location) {
   return `${scheme}//${location.host}/ws`;
 }
 
+/** This node's URL first, then the others, each once (compared in lower case). */
+export function serverList(own, others) {
+  const seen = new Set();
+  const list = [];
+  for (const url of [own, ...others]) {
+    if (typeof url !== "string" || !/^wss?:\/\//i.test(url) || seen.has(url.toLowerCase())) {
+      continue;
+    }
+    seen.add(url.toLowerCase());
+    list.push(url);
+  }
+  return list;
+}
+
 export class Connection {
-  constructor(url, { onOpen, onEvent, onClose }) {
-    this.url = url;
+  constructor(urls, { onOpen, onEvent, onClose }) {
+    this.urls = urls;
+    this.index = 0;
     this.onOpen = onOpen;
     this.onEvent = onEvent;
     this.onClose = onClose;
@@ -39,6 +56,11 @@ export class Connection {
     this.tokens = BURST;
     this.refilled = performance.now();
     this.pumpTimer = null;
+  }
+
+  /** The URL connected to, or to be tried next. */
+  get url() {
+    return this.urls[this.index];
   }
 
   get open() {
@@ -149,6 +171,7 @@ export class Connection {
     const base = Math.min(MAX_DELAY, 2 ** this.attempt);
     this.attempt += 1;
     let left = Math.max(1, Math.round(base * (0.75 + Math.random() * 0.25)));
+    this.index = (this.index + 1) % this.urls.length;
     const step = () => {
       if (left <= 0) {
         this.connect();

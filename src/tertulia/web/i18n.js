@@ -44,6 +44,14 @@ const WORDS = {
     unknown: "Unknown or incomplete command: {line}",
     registered: "{name} is now registered: next time, use your password.",
     historyDone: "{count} older messages of {room}",
+    passwordChanged: "The password of {name} is changed.",
+    unregistered: "{name} is no longer registered.",
+    managed: "{cmd} is managed by this page.",
+    banLine: "Ban: {target} until {until}, by {operator} {reason}",
+    forever: "lifted",
+    bansCount: "{count} bans in force",
+    server: "Server: {url}",
+    moved: "Connected to another server: {url}",
     help: [
       "/join #room: join a room and switch to it",
       "/leave [#room]: leave a room (default: this one)",
@@ -56,8 +64,14 @@ const WORDS = {
       "/history [n]: the last n messages of this room",
       "/color [#RRGGBB]: a new colour",
       "/register password: protect your name with a password",
+      "/password old new: change that password; /unregister password: remove it",
+      "/kick name [reason], /mute name [duration], /unmute name, /voice name, "
+        + "/devoice name, /invite name, /mode [+m|-m|+i|-i]: this room (its creator, operators)",
+      "/ban name|address [duration] [reason], /unban name|address, /bans, "
+        + "/announce text: operators",
       "/quit [reason]: leave the chat",
-      "//text sends a line that starts with /. Scroll up for older messages.",
+      "@<- VERB args sends any protocol command (@<- HELP lists them). "
+        + "//text sends a line that starts with /. Scroll up for older messages.",
     ],
   },
   es: {
@@ -102,6 +116,14 @@ const WORDS = {
     unknown: "Comando desconocido o incompleto: {line}",
     registered: "{name} ya está registrado: la próxima vez, usa tu contraseña.",
     historyDone: "{count} mensajes anteriores de {room}",
+    passwordChanged: "La contraseña de {name} ha cambiado.",
+    unregistered: "{name} ya no está registrado.",
+    managed: "{cmd} lo gestiona esta página.",
+    banLine: "Veto: {target} hasta {until}, por {operator} {reason}",
+    forever: "que se levante",
+    bansCount: "{count} vetos en vigor",
+    server: "Servidor: {url}",
+    moved: "Conectado a otro servidor: {url}",
     help: [
       "/join #sala: entrar en una sala y pasar a ella",
       "/leave [#sala]: salir de una sala (por defecto, esta)",
@@ -114,8 +136,15 @@ const WORDS = {
       "/history [n]: los últimos n mensajes de esta sala",
       "/color [#RRGGBB]: un color nuevo",
       "/register contraseña: proteger tu nombre con una contraseña",
+      "/password vieja nueva: cambiar esa contraseña; /unregister contraseña: quitarla",
+      "/kick nombre [motivo], /mute nombre [duración], /unmute nombre, /voice nombre, "
+        + "/devoice nombre, /invite nombre, /mode [+m|-m|+i|-i]: esta sala "
+        + "(su creador, operadores)",
+      "/ban nombre|dirección [duración] [motivo], /unban nombre|dirección, /bans, "
+        + "/announce texto: operadores",
       "/quit [motivo]: salir del chat",
-      "//texto envía una línea que empieza por /. Sube para ver mensajes anteriores.",
+      "@<- VERBO args envía cualquier comando del protocolo (@<- HELP los lista). "
+        + "//texto envía una línea que empieza por /. Sube para ver mensajes anteriores.",
     ],
   },
 };

@@ -25,8 +25,27 @@ if TYPE_CHECKING:
     from tertulia.client.tui.app import TertuliaApp
     from tertulia.client.tui.widgets import ChatInput
 
+#: /commands that are a protocol verb as it is (the web page has the same ones).
+AS_IS = ("register", "password", "unregister", "ban", "unban", "bans", "announce")
+#: /commands that are a room verb, with the room on screen first when none is typed.
+ROOM_FIRST = ("kick", "mute", "unmute", "mode", "voice", "devoice", "invite")
+
 COMMANDS = ("/join", "/leave", "/msg", "/me", "/nick", "/topic", "/users", "/rooms",
-            "/history", "/color", "/help", "/quit")
+            "/history", "/color", *(f"/{verb}" for verb in AS_IS + ROOM_FIRST), "/help",
+            "/quit")
+
+
+def slash_line(verb: str, rest: str, room: str | None) -> str | None:
+    """The ``@<- VERB args`` line of a /command of :data:`AS_IS` or :data:`ROOM_FIRST`.
+
+    ``/kick bob spam`` in #x is ``@<- KICK #x bob spam``; None for other /commands.
+    """
+    if verb in AS_IS:
+        return f"@<- {verb.upper()} {rest}".rstrip()
+    if verb not in ROOM_FIRST:
+        return None
+    args = rest if rest.startswith("#") or room is None else f"{room} {rest}"
+    return f"@<- {verb.upper()} {args}".rstrip()
 
 
 def help_lines() -> list[str]:
@@ -41,6 +60,12 @@ def help_lines() -> list[str]:
         _("/rooms - the rooms with members"),
         _("/history [n] - the last n messages of this room"),
         _("/color [#RRGGBB] - a new colour"),
+        _("/register password - protect your name; /password old new - change it; "
+          "/unregister password - remove it"),
+        _("/kick name [reason], /mute name [duration], /unmute, /voice, /devoice, /invite name, "
+          "/mode [+m|-m|+i|-i] - this room (its creator, operators)"),
+        _("/ban name|address [duration] [reason], /unban name|address, /bans, "
+          "/announce text - operators"),
         _("/quit [reason] - leave the chat"),
         _("@<- VERB args - any protocol command; //text sends a line starting with /"),
         _("Keys: Ctrl+N/Ctrl+P or Alt+1..9 switch, PageUp older messages, "
@@ -57,18 +82,7 @@ async def run_line(app: TertuliaApp, line: str) -> None:
     """What the user typed: a /command, a raw ``@<-`` command or a message."""
     conv = app.here
     if line.startswith("@<-"):
-        try:
-            fields = command_fields(line)
-        except ProtocolError as exc:
-            app.tell(f"{exc.message} ({exc.code})", ERROR_STYLE)
-            if str(exc.code) == "UNKNOWN_COMMAND":
-                show_help(app)
-            return
-        if fields["cmd"] in ("proto", "identify", "pong"):
-            app.tell(_("{cmd} is managed by this client").format(cmd=fields["cmd"]))
-            return
-        cmd = fields.pop("cmd")
-        await command(app, cmd, **fields)
+        await raw(app, line)
         return
     if line.startswith("/") and not line.startswith("//"):
         await slash(app, line)
@@ -78,6 +92,24 @@ async def run_line(app: TertuliaApp, line: str) -> None:
         await session.request(app, "msg", to=conv.title, text=text)
     else:
         await session.request(app, "say", room=conv.title, text=text)
+
+
+async def raw(app: TertuliaApp, line: str) -> None:
+    """A raw ``@<- VERB args`` line: sent as its JSON request, its reply shown."""
+    try:
+        fields = command_fields(line)
+    except ProtocolError as exc:
+        app.tell(f"{exc.message} ({exc.code})", ERROR_STYLE)
+        if str(exc.code) == "UNKNOWN_COMMAND":
+            show_help(app)
+        return
+    if fields["cmd"] in ("proto", "identify", "pong"):
+        app.tell(_("{cmd} is managed by this client").format(cmd=fields["cmd"]))
+        return
+    cmd = fields.pop("cmd")
+    if cmd in ("me", "leave", "history") and "room" not in fields and not app.here.private:
+        fields["room"] = app.here.title  # the room on screen, as the web page does
+    await command(app, cmd, **fields)
 
 
 async def slash(app: TertuliaApp, line: str) -> None:
@@ -121,6 +153,8 @@ async def slash(app: TertuliaApp, line: str) -> None:
         await command(app, "color", color=rest or None)
     elif verb == "quit":
         await app.quit_chat(rest or None)
+    elif (raw_line := slash_line(verb, rest, room)) is not None:
+        await raw(app, raw_line)
     else:
         if verb != "help":
             app.tell(_("unknown or incomplete command: {line}").format(line=line),
@@ -190,6 +224,19 @@ async def command(app: TertuliaApp, cmd: str, **fields: Any) -> None:
     elif cmd == "help":
         for item in reply.get("commands", []):
             app.tell(str(item.get("usage", "")))
+    elif cmd == "kick":
+        # The one who kicks gets only its OK, no LEAVE (protocol.md, choice 26).
+        room_key = fold(str(reply.get("room")))
+        if room_key in app.conversations:
+            app.conversations[room_key].members.pop(fold(str(reply.get("name"))), None)
+            app.refresh_members()
+        app.tell(f"OK KICK {reply.get('room')} {reply.get('name')}")
+    elif cmd == "bans":
+        for ban in reply.get("bans", []):
+            app.tell(_("ban: {target} until {until}, by {operator} {reason}").format(
+                target=ban.get("target"), until=ban.get("until") or _("lifted"),
+                operator=ban.get("operator"), reason=ban.get("reason") or "").rstrip())
+        app.tell(_("{count} bans in force").format(count=reply.get("count", 0)))
     elif cmd not in ("say", "me"):
         fields_ = {k: v for k, v in reply.items() if k not in ("type", "cmd", "ref")}
         app.tell(f"OK {cmd.upper()} " + " ".join(str(v) for v in fields_.values()))
