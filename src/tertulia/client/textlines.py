@@ -12,37 +12,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from tertulia.core.colors import xterm256
+from tertulia.core.ports import StoredMessage
 from tertulia.protocol import textmode
 from tertulia.protocol.jsonmode import OK_FIELDS
 
 _TEXT = textmode.TextEncoder()
 
 
-@dataclass(frozen=True, slots=True)
-class _Message:
-    """A message object from the server, with the attributes the encoder reads."""
-
-    id: str
-    room: str
-    sender: str
-    color: str
-    text: str
-    kind: str
-    ts: str
-
-
-def _message(obj: dict[str, Any], room: str = "") -> _Message:
-    return _Message(str(obj.get("id", "")), str(obj.get("room", room)),
+def _message(obj: dict[str, Any], room: str = "") -> StoredMessage:
+    """A message object from the server, in the shape the text encoder reads."""
+    return StoredMessage(str(obj.get("id", "")), str(obj.get("room", room)),
                     str(obj.get("from", "?")), str(obj.get("color", "")),
                     str(obj.get("text", "")), str(obj.get("kind", "say")),
                     str(obj.get("ts", "")))
 
 
-def _messages(items: object, room: str) -> list[_Message]:
+def _messages(items: object, room: str) -> list[StoredMessage]:
     if not isinstance(items, list):
         return []
     return [_message(m, room) for m in items if isinstance(m, dict)]
