@@ -23,3 +23,15 @@ def identify(c: Client, name: str) -> None:
         except AssertionError:
             return
         assert got.startswith(("@-> HISTORY ", *PRESENCE)), got
+
+
+def json_client(port: int, name: str) -> Client:
+    """A client in JSON mode, identified as ``name``, its #general history read."""
+    c = Client(port)
+    c.send("@<- PROTO json")
+    assert c.line() == "@-> OK PROTO json"
+    c.send_json({"cmd": "identify", "name": name, "ref": "id"})
+    assert c.json()["type"] == "ok"
+    while c.json()["type"] != "history":
+        pass
+    return c

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tertulia.server.nats_server import NatsServer
-from tests.cluster.helpers import identify
+from tests.cluster.helpers import identify, json_client
 from tests.integration.harness import Client, ServerThread, server_config
 from tests.integration.test_cli import serve
 from tests.timing import TIMEOUT
@@ -44,17 +44,6 @@ def own_nats(tmp_path: Path) -> Iterator[NatsServer]:
         server.stop()
 
 
-def json_client(node: ServerThread, name: str) -> Client:
-    c = Client(node.port)
-    c.send("@<- PROTO json")
-    assert c.line() == "@-> OK PROTO json"
-    c.send_json({"cmd": "identify", "name": name, "ref": "id"})
-    assert c.json()["type"] == "ok"
-    while c.json()["type"] != "history":
-        pass
-    return c
-
-
 def test_nats_restart_under_load_loses_nothing_acknowledged(
     own_nats: NatsServer, tmp_path: Path
 ) -> None:
@@ -65,7 +54,7 @@ def test_nats_restart_under_load_loses_nothing_acknowledged(
         for i in range(2)
     ]
     try:
-        ana, bo = json_client(nodes[0], "Ana"), json_client(nodes[1], "Bo")
+        ana, bo = json_client(nodes[0].port, "Ana"), json_client(nodes[1].port, "Bo")
         sent = 0
         stop = threading.Event()
 
@@ -167,7 +156,7 @@ def test_kill_9_of_a_node_loses_no_acknowledged_message(
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             ana.close()
-        cy = json_client(b, "Cy")
+        cy = json_client(b.port, "Cy")
         cy.send_json({"cmd": "history", "limit": 500, "ref": "h"})
         while (obj := cy.json()).get("ref") != "h":
             pass

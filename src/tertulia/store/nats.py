@@ -155,6 +155,10 @@ async def connect(
 ) -> Client:
     """A NATS connection that reconnects forever once made.
 
+    The servers are tried in the order given, not shuffled: a node connects
+    to the first one that answers (list the nearest first) and, when it
+    fails, moves on to the next.
+
     Raises:
         StoreUnavailable: no server answered within ``timeout`` seconds (the
             message names the servers and the last error).
@@ -177,6 +181,7 @@ async def connect(
                 allow_reconnect=True,
                 max_reconnect_attempts=-1,
                 reconnect_time_wait=1,
+                dont_randomize=True,
                 error_cb=on_error,
                 disconnected_cb=disconnected_cb,
                 reconnected_cb=reconnected_cb,

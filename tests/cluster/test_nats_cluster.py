@@ -1,0 +1,199 @@
+"""Three nats-servers in one JetStream cluster under three Tertulia nodes.
+
+What docs/howto/cluster.md's three-machine deployment runs, on one machine:
+:class:`~tertulia.server.nats_server.NatsCluster` starts three nats-servers
+(each with its own client, route and monitoring port and store, routes to
+all three: the how-to's config shape), then three ``tertulia serve``
+processes with ``--nats`` listing the three servers, each node its own
+server first, and ``--nats-replicas 3``.
+
+* The history stream is kept on the three servers, each node uses its own
+  server, chat crosses nodes and history written on one node is read on
+  another.
+* kill -9 of the nats-server that leads the history stream (and serves one
+  node) while users on two nodes talk without pause: with two of three
+  servers left (the quorum of three replicas) JetStream keeps serving; the
+  nodes move to the other servers by themselves; chat goes on across nodes;
+  every message whose sender got its echo (its OK) is in HISTORY; every
+  member got every message of HISTORY once, in HISTORY's order, and nothing
+  that is not in it; nobody was reported gone; names stay unique.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tertulia.server.nats_server import NatsCluster
+from tests.cluster.helpers import json_client
+from tests.integration.harness import Client
+from tests.integration.test_cli import serve
+from tests.timing import TIMEOUT
+
+pytestmark = pytest.mark.slow
+
+Obj = dict[str, Any]
+
+#: The history stream's name with the default ``--nats-prefix``.
+STREAM = "TERTULIA_MSGS"
+#: Names of a node's two NATS connections (the store's, the bus's).
+CONNECTIONS = ["tertulia", "tertulia-bus"]
+
+
+@pytest.fixture
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    cluster = NatsCluster(tmp_path / "nats", size=3)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def preferring(urls: list[str], k: int) -> str:
+    """``--nats`` for node k: every server, server k first."""
+    return ",".join(urls[k:] + urls[:k])
+
+
+@contextmanager
+def three_nodes(cluster: NatsCluster) -> Iterator[list[tuple[int, Callable[[], list[str]]]]]:
+    """Three ``tertulia serve`` processes on ``cluster``: (port, its log so far) each."""
+    with ExitStack() as stack:
+        nodes = []
+        for k in range(3):
+            _, port, _, err = stack.enter_context(
+                serve("--nats", preferring(cluster.urls, k), "--nats-replicas", "3",
+                      "--rate", "0")
+            )
+            nodes.append((port, err.rest))
+        yield nodes
+
+
+def stream_cluster(cluster: NatsCluster) -> tuple[str, set[str]]:
+    """The history stream's leader and its peers (servers holding a copy), as
+    a running member's ``/jsz`` reports them."""
+    member = next(m for m in cluster.members if m.running())
+    report = member.monitor("jsz?streams=true")
+    for account in report.get("account_details") or []:
+        for stream in account.get("stream_detail") or []:
+            if stream.get("name") == STREAM:
+                info = stream["cluster"]
+                others = {str(peer["name"]) for peer in info.get("replicas") or []}
+                return str(info["leader"]), {member.server_name, str(info["leader"]), *others}
+    raise AssertionError(f"{STREAM} not on {member.server_name}: {report}")
+
+
+def client_names(cluster: NatsCluster, k: int) -> list[str]:
+    """The names of the client connections of member k."""
+    connections = cluster.members[k].monitor("connz").get("connections") or []
+    return sorted(str(c.get("name", "")) for c in connections)
+
+
+def until(condition: Callable[[], bool], what: str, timeout: float) -> None:
+    """Wait (polling) until ``condition()``; fail with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:.0f} s: {what}"
+        time.sleep(0.05)
+
+
+class Collector:
+    """Every JSON object a client receives, read by a thread into ``got``."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.got: list[Obj] = []
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.got.append(self.client.json(0.2))
+            except AssertionError as exc:
+                if "no line within" not in str(exc):
+                    self.error = exc
+                    return
+
+    def messages(self) -> list[Obj]:
+        return [obj for obj in list(self.got) if obj["type"] == "message"]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(TIMEOUT)
+        assert self.error is None, self.error
+
+
+def request(c: Client, cmd: Obj) -> Obj:
+    """Send ``cmd`` with a ref and return its reply (skipping anything else)."""
+    ref = f"r{time.monotonic_ns()}"
+    c.send_json({**cmd, "ref": ref})
+    while (obj := c.json()).get("ref") != ref:
+        pass
+    return obj
+
+
+def whole_history(c: Client) -> list[Obj]:
+    """Every message of #general, oldest first, 500 at a time (``after``)."""
+    out: list[Obj] = []
+    after = "0" * 16
+    while True:
+        reply = request(c, {"cmd": "history", "limit": 500, "after": after})
+        assert reply["type"] == "ok", reply
+        page = reply["messages"]
+        out += page
+        if len(page) < 500:
+            return out
+        after = page[-1]["id"]
+
+
+def test_three_nats_servers_keep_the_stream_and_serve_one_node_each(
+    nats_cluster: NatsCluster,
+) -> None:
+    with three_nodes(nats_cluster) as nodes:
+        # Three copies of the history; each node on its own server (its first).
+        _, peers = stream_cluster(nats_cluster)
+        assert peers == {"nats1", "nats2", "nats3"}
+        for k in range(3):
+            assert client_names(nats_cluster, k) == CONNECTIONS
+        names = ["Ana", "Bo", "Cy"]
+        clients = [json_client(port, name) for (port, _), name in zip(nodes, names, strict=True)]
+        try:
+            # One message from each node; each member sees the three, in one order.
+            seen: list[list[tuple[str, str, str]]] = [[], [], []]
+            for sender, text in zip(clients, ["uno", "dos", "tres"], strict=True):
+                sender.send_json({"cmd": "say", "text": text, "ref": text})
+                for c, got in zip(clients, seen, strict=True):
+                    while (obj := c.json())["type"] != "message":
+                        pass
+                    assert obj["text"] == text, obj
+                    assert (obj.get("ref") == text) == (c is sender), obj
+                    got.append((obj["id"], obj["from"], obj["text"]))
+            assert seen[0] == seen[1] == seen[2]
+            # History written on the three nodes, read on each, one order.
+            histories = [
+                [(m["id"], m["from"], m["text"]) for m in whole_history(c)] for c in clients
+            ]
+            assert histories[0] == histories[1] == histories[2] == seen[0]
+            assert [h[1:] for h in seen[0]] == [("Ana", "uno"), ("Bo", "dos"), ("Cy", "tres")]
+            # A newcomer on the third node gets it in its #general history.
+            dee = Client(nodes[2][0])
+            dee.send("@<- PROTO json")
+            assert dee.line() == "@-> OK PROTO json"
+            dee.send_json({"cmd": "identify", "name": "Dee"})
+            assert dee.json()["type"] == "ok"
+            while (obj := dee.json())["type"] != "history":
+                pass
+            assert [(m["id"], m["from"], m["text"]) for m in obj["messages"]] == histories[0]
+            dee.close()
+        finally:
+            for c in clients:
+                c.close()
