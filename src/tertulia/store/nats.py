@@ -81,7 +81,7 @@ import time
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import nats
 import nats.errors
@@ -122,6 +122,28 @@ TAIL: Final = 256
 
 #: Errors nats-py raises for a failed request (server away, timeout, refusal).
 NATS_ERRORS: Final = (nats.errors.Error, OSError, asyncio.TimeoutError)
+
+#: JetStream API refusals that a NATS cluster gives for a moment while it
+#: forms or elects (seen under load just after its meta leader is elected):
+#: no suitable peers for placement (10005), JetStream temporarily
+#: unavailable (10008).
+TRANSIENT: Final = frozenset({10005, 10008})
+
+_T = TypeVar("_T")
+
+
+async def patiently(op: Callable[[], Awaitable[_T]], seconds: float) -> _T:
+    """``await op()``, again every quarter second while JetStream refuses it
+    with a :data:`TRANSIENT` error, for up to ``seconds``; then the error stands."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return await op()
+        except nats.js.errors.APIError as exc:
+            if exc.err_code not in TRANSIENT or time.monotonic() >= deadline:
+                raise
+            logger.info("NATS: %s; trying again", exc.description)
+        await asyncio.sleep(0.25)
 
 _Done = Callable[[Any], None]
 
@@ -1189,7 +1211,7 @@ class NatsStore:
         try:
             info = await js.stream_info(self.stream)
         except nats.js.errors.NotFoundError:
-            info = await js.add_stream(config)
+            info = await patiently(lambda: js.add_stream(config), self._connect_timeout)
         else:
             if info.config.max_msgs_per_subject != self._history_per_room:
                 info = await js.update_stream(config)
@@ -1247,17 +1269,16 @@ class NatsStore:
         try:
             await js.stream_info(name)
         except nats.js.errors.NotFoundError:
-            await js.add_stream(
-                StreamConfig(
-                    name=name,
-                    subjects=subjects,
-                    storage=StorageType.FILE,
-                    discard=DiscardPolicy.OLD,
-                    max_msgs=max_msgs,
-                    num_replicas=self._replicas,
-                    allow_direct=True,
-                )
+            config = StreamConfig(
+                name=name,
+                subjects=subjects,
+                storage=StorageType.FILE,
+                discard=DiscardPolicy.OLD,
+                max_msgs=max_msgs,
+                num_replicas=self._replicas,
+                allow_direct=True,
             )
+            await patiently(lambda: js.add_stream(config), self._connect_timeout)
 
     async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
         """An ordered consumer over the whole stream from sequence ``start``."""
@@ -1300,8 +1321,11 @@ class NatsStore:
         try:
             return await js.key_value(name)
         except nats.js.errors.BucketNotFoundError:
-            return await js.create_key_value(
-                bucket=name, history=1, replicas=self._replicas, storage=StorageType.FILE
+            return await patiently(
+                lambda: js.create_key_value(
+                    bucket=name, history=1, replicas=self._replicas, storage=StorageType.FILE
+                ),
+                self._connect_timeout,
             )
 
     async def _read_bucket(self, kv: KeyValue, name: str) -> list[tuple[str, dict[str, Any]]]:
