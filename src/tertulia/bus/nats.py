@@ -58,13 +58,20 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from tertulia.core.ports import (
+    BANNED,
     JOINED,
+    KICKED,
     LEFT,
     MODES,
+    MUTED,
     NODE_LOST,
+    NOTICE,
+    RECOLORED,
     RENAMED,
     TOPIC,
+    UNBANNED,
     USER_OFF,
+    Answered,
     ClaimDone,
     ClusterEvent,
     ClusterListener,
@@ -90,7 +97,22 @@ _HELLO, _WANT, _BEAT, _BYE = "hello", "want", "beat", "bye"
 #: A barrier's mark in the stream (see NatsBus.barrier); heard and dropped.
 _MARK = "mark"
 #: The kinds that go into the stream, in order with the room messages.
-ORDERED: Final = frozenset({JOINED, LEFT, USER_OFF, RENAMED, TOPIC, MODES})
+ORDERED: Final = frozenset(
+    {
+        JOINED,
+        LEFT,
+        USER_OFF,
+        RENAMED,
+        TOPIC,
+        MODES,
+        RECOLORED,
+        KICKED,
+        NOTICE,
+        MUTED,
+        BANNED,
+        UNBANNED,
+    }
+)
 _FIELDS: Final = ("kind", "node", "key", "name", "color", "room", "text", "new_name", "mid", "ts")
 
 
@@ -155,11 +177,19 @@ class NatsBus:
         #: Other nodes heard from, with the monotonic time of their last word.
         self.nodes: dict[str, float] = {}
         self._stream: NatsStore | None = None
+        self._asking: set[asyncio.Task[None]] = set()
+        #: Barriers waiting for the next mark, and whether one is on its way.
+        self._barriers: list[Callable[[], None]] = []
+        self._marking = False
 
     def order_with(self, store: NatsStore) -> None:
         """Send room-visible events through ``store``'s stream, and hear them from it."""
         self._stream = store
-        store.hear_events(self.hear)
+        store.hear_events(self._hear_ordered)
+
+    def _hear_ordered(self, data: bytes) -> None:
+        """An event from the stream (never asked, so never answered)."""
+        self.hear(data)
 
     async def open(self) -> None:
         """Connect and create the names bucket if it is new.
@@ -219,17 +249,71 @@ class NatsBus:
 
         A mark goes into the stream after this node's earlier events; when
         the subscription reaches it, everything stored before it, by any
-        node, has been delivered here.  Without a stream (or when it fails)
-        ``done`` is called anyway, soon.
+        node, has been delivered here.  Marks are shared: while one is on
+        its way, the barriers asked meanwhile wait for the next one, which
+        is sent when it arrives, so a busy node writes about one mark per
+        round trip to NATS rather than one per command.  Without a stream
+        (or when it fails) ``done`` is called anyway, soon.
         """
         if self._stream is None or self._closed:
             asyncio.get_running_loop().call_soon(done)
             return
-        self._stream.publish_event(self._encode(ClusterEvent(_MARK)), lambda _result: done())
+        self._barriers.append(done)
+        if not self._marking:
+            self._mark()
+
+    def _mark(self) -> None:
+        """Send one mark for every barrier waiting now."""
+        assert self._stream is not None
+        batch, self._barriers = self._barriers, []
+        self._marking = True
+
+        def reached(_result: object) -> None:
+            self._marking = False
+            for done in batch:
+                try:
+                    done()
+                except Exception:
+                    logger.exception("barrier callback %r failed", done)
+            if self._barriers and not self._marking:
+                if self._closed:
+                    for done in self._barriers:
+                        asyncio.get_running_loop().call_soon(done)
+                    self._barriers = []
+                else:
+                    self._mark()
+
+        self._stream.publish_event(self._encode(ClusterEvent(_MARK)), reached)
 
     def send(self, node: str, event: ClusterEvent) -> None:
         """Queue an event for one node."""
         self._emit(self.node_prefix + node, event)
+
+    def ask(self, node: str, event: ClusterEvent, done: Answered) -> None:
+        """Send an event to one node as a request; ``done`` gets its answer or None."""
+        if self._closed or self._nc is None:
+            asyncio.get_running_loop().call_soon(done, None)
+            return
+        task = asyncio.create_task(self._ask(node, self._encode(event), done))
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
+
+    async def _ask(self, node: str, payload: bytes, done: Answered) -> None:
+        assert self._nc is not None
+        answer: str | None = None
+        try:
+            reply = await self._nc.request(self.node_prefix + node, payload, self._timeout)
+            answer = reply.data.decode(errors="replace")
+        except (*NATS_ERRORS, RuntimeError) as exc:
+            logger.info("bus %s: node %s did not answer: %r", self.description, node, exc)
+        try:
+            done(answer)
+        except Exception:
+            logger.exception("bus callback %r failed", done)
+
+    def peers(self) -> list[str]:
+        """The other nodes heard from lately (not yet reported lost)."""
+        return list(self.nodes)
 
     def _emit(self, subject: str, event: ClusterEvent) -> None:
         if self._closed or self._announcer is None:
@@ -265,11 +349,19 @@ class NatsBus:
                 logger.debug("bus %s: event lost: %r", self.description, exc)
 
     async def _heard(self, msg: Any) -> None:
-        """An event from another node, on a plain subject."""
-        self.hear(msg.data)
+        """An event from another node, on a plain subject; answered if it asks."""
+        answer = self.hear(msg.data)
+        if msg.reply:
+            try:
+                await msg.respond((answer or "").encode())
+            except (*NATS_ERRORS, RuntimeError) as exc:
+                logger.debug("bus %s: answer lost: %r", self.description, exc)
 
-    def hear(self, data: bytes) -> None:
-        """An event from another node (from a plain subject or the stream)."""
+    def hear(self, data: bytes) -> str | None:
+        """An event from another node (from a plain subject or the stream).
+
+        Returns the listener's answer, for an event that was asked.
+        """
         try:
             fields = json.loads(data)
             if not isinstance(fields, dict):
@@ -277,30 +369,31 @@ class NatsBus:
             event = ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS})
         except (ValueError, TypeError):
             logger.warning("bus %s: bad event %r", self.description, data[:100])
-            return
+            return None
         node = event.node
         if not node or node == self.node:
-            return
+            return None
         kind = event.kind
         known = node in self.nodes
         self.nodes[node] = time.monotonic()
         if kind == _BYE:
             self._lost(node)
-            return
+            return None
         if kind in (_HELLO, _WANT):
             for item in self._state() if self._state is not None else []:
                 self.send(node, item)
             if kind == _WANT:
-                return
+                return None
         if not known and kind != _HELLO:
             self.send(node, ClusterEvent(_WANT))
         if kind in (_HELLO, _BEAT, _WANT, _MARK):
-            return
+            return None
         if self._listener is not None:
             try:
-                self._listener(event)
+                return self._listener(event)
             except Exception:
                 logger.exception("bus listener failed on %r", event)
+        return None
 
     def _lost(self, node: str) -> None:
         self.nodes.pop(node, None)
