@@ -327,8 +327,8 @@ class NatsCluster:
     (:class:`ClusterMember`).  :meth:`start` returns once the JetStream meta
     leader is elected, every member is a current peer of it, and a stream
     with ``size`` replicas has been created (and deleted), so the nodes can
-    create theirs at once.  A member can be killed
-    and started again (same ports, same store) to test failures.
+    create theirs at once.  A member can be killed and started again (same
+    ports, same store) to test failures.
 
     Args:
         base_dir: where the members keep their stores and configs.
@@ -358,12 +358,13 @@ class NatsCluster:
         return [member.url for member in self.members]
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start every member, then wait for the JetStream meta leader.
+        """Start every member, then wait until the cluster can hold a stream.
 
         Raises:
             NatsServerError: the binary is missing, a member did not start,
-                or no meta leader with every member as a current peer within
-                ``timeout`` seconds (everything is then stopped).
+                or no meta leader with every member as a current peer, or no
+                stream placed on every member, within ``timeout`` seconds
+                (everything is then stopped).
         """
         if self.members:
             raise RuntimeError("NATS cluster already started")
@@ -457,7 +458,10 @@ class NatsCluster:
         name = f"TERTULIA_PROBE_{os.getpid()}"
         deadline = time.monotonic() + timeout
         last = ""
-        nc = await nats.connect(self.urls, connect_timeout=max(1, int(timeout)))
+        try:
+            nc = await nats.connect(self.urls, connect_timeout=max(1, int(timeout)))
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            raise NatsServerError(f"NATS cluster {self.name}: cannot connect: {exc!r}") from None
         try:
             js = nc.jetstream(timeout=max(1.0, min(5.0, timeout)))
             while True:
