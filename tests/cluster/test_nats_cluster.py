@@ -162,8 +162,10 @@ def test_three_nats_servers_keep_the_stream_and_serve_one_node_each(
         # Three copies of the history; each node on its own server (its first).
         _, peers = stream_cluster(nats_cluster)
         assert peers == {"nats1", "nats2", "nats3"}
-        for k in range(3):
-            assert client_names(nats_cluster, k) == CONNECTIONS
+        placement = [client_names(nats_cluster, k) for k in range(3)]
+        if placement != [CONNECTIONS] * 3:  # (seen once under heavy load: tell why)
+            logs = [line for _, log in nodes for line in log() if "INFO" not in line]
+            raise AssertionError(f"connections per server: {placement}; logs: {logs}")
         names = ["Ana", "Bo", "Cy"]
         clients = [json_client(port, name) for (port, _), name in zip(nodes, names, strict=True)]
         try:
