@@ -50,12 +50,14 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from tertulia.core.ports import (
+    AUTH,
     BANNED,
     JOINED,
     KICKED,
     LEFT,
     MODES,
     MUTED,
+    NAME_LOST,
     NODE_LOST,
     NOTICE,
     RECOLORED,
@@ -83,6 +85,10 @@ SILENCE: Final = 3.5
 
 # Bus-level kinds (never handed to the listener).
 _HELLO, _WANT, _BEAT, _BYE = "hello", "want", "beat", "bye"
+#: Asked of a node that holds a name's claim: does it still (``yes``/``no``)?
+_HOLDS = "holds"
+#: Seconds a node has to answer that.
+HOLDS_TIMEOUT: Final = 1.0
 #: A barrier's mark in the stream (see NatsBus.barrier); heard and dropped.
 _MARK = "mark"
 #: The kinds that go into the stream, in order with the room messages.
@@ -100,6 +106,7 @@ ORDERED: Final = frozenset(
         MUTED,
         BANNED,
         UNBANNED,
+        AUTH,
     }
 )
 _FIELDS: Final = ("kind", "node", "key", "name", "color", "room", "text", "new_name", "mid", "ts")
@@ -150,6 +157,10 @@ class NatsBus:
         #: The names this node holds: folded key -> (name, revision).
         self.owned: dict[str, tuple[str, int]] = {}
         self._queue: deque[tuple[_Op, str, str, ClaimDone | None]] = deque()
+        #: The key of the claim being made now (held, as far as others ask).
+        self._claiming: str | None = None
+        #: Claims given up whose deletion is queued: key -> (name, revision).
+        self._releasing: dict[str, tuple[str, int]] = {}
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
@@ -366,6 +377,10 @@ class NatsBus:
         if kind == _BYE:
             self._lost(node)
             return None
+        if kind in (NODE_LOST, NAME_LOST):
+            return None  # said by a bus of itself, never by another node
+        if kind == _HOLDS:
+            return "yes" if self.holds(event.key) else "no"
         if kind in (_HELLO, _WANT):
             for item in self._state() if self._state is not None else []:
                 self.send(node, item)
@@ -399,10 +414,17 @@ class NatsBus:
                     self._lost(node)
 
     def release(self, key: str) -> None:
-        """Queue the deletion of a claim of this node (no-op for another's)."""
-        if self._worker is not None and not self._closed:
+        """Give up a claim of this node (no-op for another's): at once, as far as
+        other nodes ask (:meth:`holds`); its deletion is queued."""
+        held = self.owned.pop(key, None)
+        if held is not None and self._worker is not None:
+            self._releasing[key] = held
             self._queue.append((_Op.RELEASE, key, "", None))
             self._wake.set()
+
+    def holds(self, key: str) -> bool:
+        """True while this node holds (or is making) the claim of a name key."""
+        return key in self.owned or key == self._claiming
 
     async def close(self) -> None:
         """Release every claim, stop the worker, disconnect.  Idempotent."""
@@ -426,7 +448,7 @@ class NatsBus:
         if self._worker is not None:
             if self._nc is not None and self._nc.is_connected:
                 for key in list(self.owned):
-                    self._queue.append((_Op.RELEASE, key, "", None))
+                    self.release(key)
             # Else the claims lapse by themselves within the TTL.
             self._queue.append((_Op.STOP, "", "", None))
             self._wake.set()
@@ -474,25 +496,79 @@ class NatsBus:
         if not self._nc.is_connected:
             return StoreUnavailable("the cluster is unreachable")
         value = json.dumps({"name": name, "node": self.node}, ensure_ascii=False).encode()
+        self._claiming = key
         try:
-            revision = await self._kv.create(token(key), value)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return False
+            try:
+                revision = await self._kv.create(token(key), value)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                taken = await self._take_over(key, value)
+                if taken is None:
+                    return False
+                revision = taken
         except NATS_ERRORS as exc:
             logger.warning("bus %s: claim of %r failed: %r", self.description, name, exc)
             return StoreUnavailable("the cluster could not be asked")
+        finally:
+            self._claiming = None
         self.owned[key] = (name, revision)
         return True
 
+    async def _take_over(self, key: str, value: bytes) -> int | None:
+        """A claim found in place: take it if its node is gone or has let it go.
+
+        The node named in the claim is asked (:data:`_HOLDS`).  No node to
+        answer (NATS knows no subscriber: it died) or ``no`` (its user quit
+        and the deletion is on its way) makes the claim stale, and it is
+        replaced with a compare-and-set on its revision, so that of several
+        nodes taking it over at once exactly one wins.  Returns the new
+        revision, or None when the name is in use.
+        """
+        assert self._kv is not None and self._nc is not None
+        try:
+            entry = await self._kv.get(token(key))
+            holder = json.loads(entry.value or b"{}").get("node", "")
+        except nats.js.errors.KeyNotFoundError:  # deleted meanwhile: claim it anew
+            try:
+                return await self._kv.create(token(key), value)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                return None
+        except (ValueError, AttributeError):
+            return None
+        if holder == self.node or await self._holder_keeps(str(holder), key):
+            return None
+        try:
+            return await self._kv.update(token(key), value, last=entry.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass  # changed meanwhile: deleted by its node (then free), or taken
+        try:
+            return await self._kv.create(token(key), value)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return None
+
+    async def _holder_keeps(self, holder: str, key: str) -> bool:
+        """Ask the node that holds a claim whether it still does (True when unsure)."""
+        assert self._nc is not None
+        ask = json.dumps({"kind": _HOLDS, "node": self.node, "key": key}).encode()
+        try:
+            reply = await self._nc.request(self.node_prefix + holder, ask, HOLDS_TIMEOUT)
+        except nats.errors.NoRespondersError:
+            return False  # no such node any more: its claims are stale
+        except NATS_ERRORS:
+            return True
+        return reply.data != b"no"
+
     async def _release(self, key: str) -> None:
-        held = self.owned.pop(key, None)
+        held = self._releasing.pop(key, None)
         if held is None:
             return
         assert self._kv is not None
+        name, revision = held
         try:
-            await self._kv.delete(token(key), last=held[1])
+            await self._kv.delete(token(key), last=revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass  # taken over meanwhile by a node that asked (see _take_over)
         except NATS_ERRORS as exc:  # it lapses by itself within the TTL
-            logger.warning("bus %s: release of %r failed: %r", self.description, held[0], exc)
+            logger.warning("bus %s: release of %r failed: %r", self.description, name, exc)
 
     async def _refresh(self, key: str) -> None:
         held = self.owned.get(key)
@@ -502,14 +578,22 @@ class NatsBus:
         name, revision = held
         value = json.dumps({"name": name, "node": self.node}, ensure_ascii=False).encode()
         try:
-            self.owned[key] = (name, await self._kv.update(token(key), value, last=revision))
+            renewed = await self._kv.update(token(key), value, last=revision)
         except nats.js.errors.KeyWrongLastSequenceError:
-            # It lapsed (this node was cut off longer than the TTL) and may
-            # be someone else's now; this node no longer claims it.
+            # It lapsed (this node was cut off longer than the TTL) or was
+            # taken over; this node no longer claims it.
             self.owned.pop(key, None)
             logger.error("bus %s: the name %r lapsed while in use", self.description, name)
+            if self._listener is not None:
+                self._listener(ClusterEvent(NAME_LOST, node=self.node, key=key))
+            return
         except NATS_ERRORS as exc:
             logger.warning("bus %s: keep-alive of %r failed: %r", self.description, name, exc)
+            return
+        # Given up while it was renewed: its deletion needs the new revision.
+        table = self.owned if key in self.owned else self._releasing
+        if key in table:
+            table[key] = (name, renewed)
 
     async def _keep(self) -> None:
         """Every ttl/3 seconds, queue a keep-alive of every claim held."""

@@ -346,8 +346,14 @@ MUTED = "mute"
 BANNED = "ban"
 #: A ban lifted (text = JSON ``{"kind", "key"}``).
 UNBANNED = "unban"
+#: A password check's verdict (key = the name key, text = the client's address,
+#: ts = "ok" or "fail"), for every node's throttle.
+AUTH = "auth"
 #: (from the bus itself) a node stopped or went silent: its users are gone.
 NODE_LOST = "node-lost"
+#: (from the bus itself) this node's claim of a name (key) lapsed, or was taken
+#: over while this node was cut off from NATS: its user must go.
+NAME_LOST = "name-lost"
 
 #: A node's answers to :data:`PRIVATE`.
 DELIVERED, GONE = "delivered", "gone"
