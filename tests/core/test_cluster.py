@@ -259,7 +259,7 @@ def test_state_lists_this_nodes_users_and_rooms() -> None:
 
 
 def test_a_private_message_to_someone_gone_meanwhile_is_not_lost_silently() -> None:
-    """Bo's node answers GONE (or nothing): NO_SUCH_USER, or kept if Bo has an account."""
+    """Bo's node answers GONE (or is gone): NO_SUCH_USER, or kept if Bo has an account."""
     w, bus = world()
     ana = identified(w, bus, "Ana")
     bus.hear(JOINED, key="bo", name="Bo", color="#123456", room="#general")
@@ -269,9 +269,14 @@ def test_a_private_message_to_someone_gone_meanwhile_is_not_lost_silently() -> N
     w.run()
     assert ana.take() == ["@-> ERR NO_SUCH_USER nobody called Bo is online"]
     ana.feed("@<- MSG Bo hola")
-    bus.reply(None)  # the node did not answer in time
+    bus.reply("")  # no such node any more
     w.run()
     assert ana.take() == ["@-> ERR NO_SUCH_USER nobody called Bo is online"]
+    ana.feed("@<- MSG Bo hola")
+    bus.reply(None)  # the node did not answer in time
+    w.run()
+    got = ana.take()
+    assert got[0].startswith("@-> ERR STORE_UNAVAILABLE Bo's server could not be reached"), got
     w.hub.accounts["bo"] = Account("bo", "Bo", "plain$pw", "#123456")
     ana.feed("@<- MSG Bo hola")
     bus.reply(GONE)

@@ -302,6 +302,8 @@ class NatsBus:
         try:
             reply = await self._nc.request(self.node_prefix + node, payload, self._timeout)
             answer = reply.data.decode(errors="replace")
+        except nats.errors.NoRespondersError:
+            answer = ""  # no such node any more
         except (*NATS_ERRORS, RuntimeError) as exc:
             logger.info("bus %s: node %s did not answer: %r", self.description, node, exc)
         try:

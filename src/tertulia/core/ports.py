@@ -361,7 +361,8 @@ DELIVERED, GONE = "delivered", "gone"
 #: Hears another node's event; returns the answer to an asked one (else None).
 ClusterListener = Callable[[ClusterEvent], str | None]
 ClusterState = Callable[[], list[ClusterEvent]]
-#: Gets a node's answer to an asked event, or None.
+#: Gets a node's answer to an asked event: "" when there is no such node any
+#: more, None when it could not be asked or did not answer in time.
 Answered = Callable[[str | None], None]
 
 
@@ -420,7 +421,7 @@ class Bus(Protocol):
         ...
 
     def ask(self, node: str, event: ClusterEvent, done: Answered) -> None:
-        """Tell one node and get its listener's answer (None: no answer in time)."""
+        """Tell one node and get its listener's answer (see :data:`Answered`)."""
         ...
 
     def peers(self) -> list[str]:
