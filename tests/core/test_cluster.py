@@ -19,6 +19,7 @@ from tertulia.core.colors import PALETTE
 from tertulia.core.hub import Hub
 from tertulia.core.ports import (
     ANNOUNCED,
+    AUTH,
     BAN_NAME,
     BANNED,
     DELIVERED,
@@ -26,6 +27,7 @@ from tertulia.core.ports import (
     JOINED,
     KICKED,
     MUTED,
+    NAME_LOST,
     NODE_LOST,
     NOTICE,
     PRIVATE,
@@ -257,7 +259,7 @@ def test_state_lists_this_nodes_users_and_rooms() -> None:
 
 
 def test_a_private_message_to_someone_gone_meanwhile_is_not_lost_silently() -> None:
-    """Bo's node answers GONE (or nothing): NO_SUCH_USER, or kept if Bo has an account."""
+    """Bo's node answers GONE (or is gone): NO_SUCH_USER, or kept if Bo has an account."""
     w, bus = world()
     ana = identified(w, bus, "Ana")
     bus.hear(JOINED, key="bo", name="Bo", color="#123456", room="#general")
@@ -267,9 +269,14 @@ def test_a_private_message_to_someone_gone_meanwhile_is_not_lost_silently() -> N
     w.run()
     assert ana.take() == ["@-> ERR NO_SUCH_USER nobody called Bo is online"]
     ana.feed("@<- MSG Bo hola")
-    bus.reply(None)  # the node did not answer in time
+    bus.reply("")  # no such node any more
     w.run()
     assert ana.take() == ["@-> ERR NO_SUCH_USER nobody called Bo is online"]
+    ana.feed("@<- MSG Bo hola")
+    bus.reply(None)  # the node did not answer in time
+    w.run()
+    got = ana.take()
+    assert got[0].startswith("@-> ERR STORE_UNAVAILABLE Bo's server could not be reached"), got
     w.hub.accounts["bo"] = Account("bo", "Bo", "plain$pw", "#123456")
     ana.feed("@<- MSG Bo hola")
     bus.reply(GONE)
@@ -415,34 +422,36 @@ def test_remote_users_colours_are_not_drawn_while_free() -> None:
     assert w.hub.colors.draw() in palette
 
 
-def test_a_name_just_let_go_elsewhere_is_claimed_again_for_a_moment() -> None:
-    """Bo quit on n2, whose claim is not deleted yet: IDENTIFY Bo here tries again, then wins."""
+def test_a_name_lost_by_this_node_sends_its_user_away() -> None:
+    """The bus found this node's claim taken (it was cut off from NATS): the user goes."""
     w, bus = world()
-    bus.hear(JOINED, key="bo", name="Bo", color="#123456", room="#general")
-    bus.hear(USER_OFF, key="bo", text="bye")
-    bo = w.connect()
-    bo.take()
-    bo.feed("@<- IDENTIFY Bo")
-    bus.answer(False)  # n2's claim is still there
+    ana = identified(w, bus, "Ana")
+    bus.hear(NAME_LOST, key="ana")
+    assert ana.take()[-1].startswith("@-> BYE SERVER_SHUTDOWN this server was cut off")
+    assert "ana" not in w.hub.users
+
+
+def test_a_name_taken_over_from_a_dead_node_is_not_reported_quitting_later() -> None:
+    """Ana's node died; she is back here before it is reported lost: no QUIT for her then."""
+    w, bus = world()
+    bo = identified(w, bus, "Bo")
+    bus.hear(JOINED, key="ana", name="Ana", color="#123456", room="#general")
+    assert bo.take() == ["@-> JOIN #general Ana #123456"]
+    identified(w, bus, "Ana")  # the claim was taken over (the bus's affair)
+    bus.hear(NODE_LOST)
+    assert bo.take() == []
+    assert bo.do("@<- USERS")[-1] == "@-> OK USERS 2"
+
+
+def test_password_verdicts_travel_and_count_on_every_node() -> None:
+    accounts = [Account("ana", "Ana", "plain$pw", "#e06c75")]
+    w, bus = world(Snapshot(accounts=accounts), auth_lock_after=2, auth_exempt=())
+    guesser = w.connect("10.0.0.7")
+    guesser.take()
+    guesser.feed("@<- IDENTIFY Ana nope")
     w.run()
-    assert bo.take() == [] and bus.claims == []
-    w.clock.advance(0.05)
-    w.hub.tick()
-    assert [key for key, _ in bus.claims] == ["bo"]  # tried again
-    bus.answer(True)
-    w.run()
-    assert bo.take()[0].startswith("@-> OK IDENTIFY Bo ")
-    # A name nobody here saw go is taken at once; so is one let go long ago.
-    cy = w.connect()
-    cy.take()
-    cy.feed("@<- IDENTIFY Cy")
-    bus.answer(False)
-    w.run()
-    assert cy.take()[0].startswith("@-> ERR NAME_IN_USE")
-    bus.hear(JOINED, key="dee", name="Dee", color="#123456", room="#general")
-    bus.hear(RENAMED, key="dee", new_name="Dora")
-    w.clock.advance(7)
-    cy.feed("@<- IDENTIFY Dee")
-    bus.answer(False)
-    w.run()
-    assert cy.take()[0].startswith("@-> ERR NAME_IN_USE")
+    assert guesser.take() == ["@-> ERR AUTH_FAILED wrong password for that name"]
+    assert bus.announced[-1] == ClusterEvent(AUTH, key="ana", text="10.0.0.7", ts="fail")
+    bus.hear(AUTH, key="ana", text="10.0.0.8", ts="fail")  # a second guess, on n2
+    got = guesser.do("@<- IDENTIFY Ana pw")
+    assert got[0].startswith("@-> ERR AUTH_FAILED too many wrong passwords"), got

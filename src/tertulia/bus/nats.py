@@ -10,16 +10,14 @@ the folded name's UTF-8 in hex, value = JSON ``{"name", "node"}``.
 * **Kept alive by its node.**  The bucket's entries expire ``ttl`` seconds
   after their last write (the bucket's ``max_age``); the node rewrites each
   of its claims every :data:`KEEP` seconds with a compare-and-set update on
-  the revision it holds.  When it quits cleanly it deletes them at once.
-* **Freed by the others.**  When a node is reported lost (below), every
-  other node deletes its claims (compare-and-set on the revision read, so a
-  claim renewed meanwhile stays): names come free within seconds.  The TTL
-  is the fallback when no node is left to do it; it is long enough for a
-  NATS cluster to elect a new leader of the bucket after one of its servers
-  dies (several seconds without a keep-alive) without any claim lapsing.
-* **A claim found lapsed is claimed again** at once if no one took it
-  meanwhile (the node was cut off, or taken for lost); if someone did, the
-  node drops it and logs an error.
+  the revision it holds.  When it quits cleanly it deletes them at once;
+  a dead node's claims are taken over at once (below), so the TTL is only
+  the fallback, and long enough for a NATS cluster to elect a new leader of
+  the bucket after one of its servers dies (several seconds without a
+  keep-alive) without any claim lapsing.
+* **A claim found gone at a keep-alive** (it lapsed: the node was cut off
+  longer than the TTL) is claimed again if no one took it meanwhile; if
+  someone did, the node lets it go and sends its user away (``NAME_LOST``).
 * **One worker, one order.**  Claims, releases and keep-alives of a node go
   through one queue, so a release and a later claim of the same name by the
   same node happen in that order, and a keep-alive never races a release.
@@ -58,12 +56,14 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from tertulia.core.ports import (
+    AUTH,
     BANNED,
     JOINED,
     KICKED,
     LEFT,
     MODES,
     MUTED,
+    NAME_LOST,
     NODE_LOST,
     NOTICE,
     RECOLORED,
@@ -82,8 +82,8 @@ from tertulia.store.nats import NATS_ERRORS, NatsStore, connect, patiently, toke
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a claim outlives the last keep-alive of its node, when no other
-#: node frees it (a NATS leader election must fit in it with room to spare).
+#: Seconds a claim outlives the last keep-alive of its node (a NATS leader
+#: election after a server's death must fit in it with room to spare).
 NAME_TTL: Final = 15.0
 #: Seconds between two keep-alives of a node's claims.
 KEEP: Final = 2.0
@@ -94,6 +94,10 @@ SILENCE: Final = 3.5
 
 # Bus-level kinds (never handed to the listener).
 _HELLO, _WANT, _BEAT, _BYE = "hello", "want", "beat", "bye"
+#: Asked of a node that holds a name's claim: does it still (``yes``/``no``)?
+_HOLDS = "holds"
+#: Seconds a node has to answer that.
+HOLDS_TIMEOUT: Final = 1.0
 #: A barrier's mark in the stream (see NatsBus.barrier); heard and dropped.
 _MARK = "mark"
 #: The kinds that go into the stream, in order with the room messages.
@@ -111,6 +115,7 @@ ORDERED: Final = frozenset(
         MUTED,
         BANNED,
         UNBANNED,
+        AUTH,
     }
 )
 _FIELDS: Final = ("kind", "node", "key", "name", "color", "room", "text", "new_name", "mid", "ts")
@@ -120,7 +125,6 @@ class _Op(enum.Enum):
     CLAIM = "claim"
     RELEASE = "release"
     KEEP = "keep"
-    FREE = "free"
     STOP = "stop"
 
 
@@ -162,6 +166,10 @@ class NatsBus:
         #: The names this node holds: folded key -> (name, revision).
         self.owned: dict[str, tuple[str, int]] = {}
         self._queue: deque[tuple[_Op, str, str, ClaimDone | None]] = deque()
+        #: The key of the claim being made now (held, as far as others ask).
+        self._claiming: str | None = None
+        #: Claims given up whose deletion is queued: key -> (name, revision).
+        self._releasing: dict[str, tuple[str, int]] = {}
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
@@ -304,6 +312,8 @@ class NatsBus:
         try:
             reply = await self._nc.request(self.node_prefix + node, payload, self._timeout)
             answer = reply.data.decode(errors="replace")
+        except nats.errors.NoRespondersError:
+            answer = ""  # no such node any more
         except (*NATS_ERRORS, RuntimeError) as exc:
             logger.info("bus %s: node %s did not answer: %r", self.description, node, exc)
         try:
@@ -379,6 +389,10 @@ class NatsBus:
         if kind == _BYE:
             self._lost(node)
             return None
+        if kind in (NODE_LOST, NAME_LOST):
+            return None  # said by a bus of itself, never by another node
+        if kind == _HOLDS:
+            return "yes" if self.holds(event.key) else "no"
         if kind in (_HELLO, _WANT):
             for item in self._state() if self._state is not None else []:
                 self.send(node, item)
@@ -398,9 +412,6 @@ class NatsBus:
     def _lost(self, node: str) -> None:
         self.nodes.pop(node, None)
         logger.info("bus %s: node %s is gone", self.description, node)
-        if self._worker is not None and not self._closed:
-            self._queue.append((_Op.FREE, node, "", None))  # its names, see _free
-            self._wake.set()
         if self._listener is not None:
             self._listener(ClusterEvent(NODE_LOST, node=node))
 
@@ -415,10 +426,17 @@ class NatsBus:
                     self._lost(node)
 
     def release(self, key: str) -> None:
-        """Queue the deletion of a claim of this node (no-op for another's)."""
-        if self._worker is not None and not self._closed:
+        """Give up a claim of this node (no-op for another's): at once, as far as
+        other nodes ask (:meth:`holds`); its deletion is queued."""
+        held = self.owned.pop(key, None)
+        if held is not None and self._worker is not None:
+            self._releasing[key] = held
             self._queue.append((_Op.RELEASE, key, "", None))
             self._wake.set()
+
+    def holds(self, key: str) -> bool:
+        """True while this node holds (or is making) the claim of a name key."""
+        return key in self.owned or key == self._claiming
 
     async def close(self) -> None:
         """Release every claim, stop the worker, disconnect.  Idempotent."""
@@ -442,7 +460,7 @@ class NatsBus:
         if self._worker is not None:
             if self._nc is not None and self._nc.is_connected:
                 for key in list(self.owned):
-                    self._queue.append((_Op.RELEASE, key, "", None))
+                    self.release(key)
             # Else the claims lapse by themselves within the TTL.
             self._queue.append((_Op.STOP, "", "", None))
             self._wake.set()
@@ -478,8 +496,6 @@ class NatsBus:
                         logger.exception("bus callback %r failed", done)
                 elif op is _Op.RELEASE:
                     await self._release(key)
-                elif op is _Op.FREE:
-                    await self._free(key)
                 else:
                     await self._refresh(key)
             except Exception:  # a bug must not stop the worker: later claims would hang
@@ -492,25 +508,79 @@ class NatsBus:
         if not self._nc.is_connected:
             return StoreUnavailable("the cluster is unreachable")
         value = json.dumps({"name": name, "node": self.node}, ensure_ascii=False).encode()
+        self._claiming = key
         try:
-            revision = await self._kv.create(token(key), value)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return False
+            try:
+                revision = await self._kv.create(token(key), value)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                taken = await self._take_over(key, value)
+                if taken is None:
+                    return False
+                revision = taken
         except NATS_ERRORS as exc:
             logger.warning("bus %s: claim of %r failed: %r", self.description, name, exc)
             return StoreUnavailable("the cluster could not be asked")
+        finally:
+            self._claiming = None
         self.owned[key] = (name, revision)
         return True
 
+    async def _take_over(self, key: str, value: bytes) -> int | None:
+        """A claim found in place: take it if its node is gone or has let it go.
+
+        The node named in the claim is asked (:data:`_HOLDS`).  No node to
+        answer (NATS knows no subscriber: it died) or ``no`` (its user quit
+        and the deletion is on its way) makes the claim stale, and it is
+        replaced with a compare-and-set on its revision, so that of several
+        nodes taking it over at once exactly one wins.  Returns the new
+        revision, or None when the name is in use.
+        """
+        assert self._kv is not None and self._nc is not None
+        try:
+            entry = await self._kv.get(token(key))
+            holder = json.loads(entry.value or b"{}").get("node", "")
+        except nats.js.errors.KeyNotFoundError:  # deleted meanwhile: claim it anew
+            try:
+                return await self._kv.create(token(key), value)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                return None
+        except (ValueError, AttributeError):
+            return None
+        if holder == self.node or await self._holder_keeps(str(holder), key):
+            return None
+        try:
+            return await self._kv.update(token(key), value, last=entry.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass  # changed meanwhile: deleted by its node (then free), or taken
+        try:
+            return await self._kv.create(token(key), value)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return None
+
+    async def _holder_keeps(self, holder: str, key: str) -> bool:
+        """Ask the node that holds a claim whether it still does (True when unsure)."""
+        assert self._nc is not None
+        ask = json.dumps({"kind": _HOLDS, "node": self.node, "key": key}).encode()
+        try:
+            reply = await self._nc.request(self.node_prefix + holder, ask, HOLDS_TIMEOUT)
+        except nats.errors.NoRespondersError:
+            return False  # no such node any more: its claims are stale
+        except NATS_ERRORS:
+            return True
+        return reply.data != b"no"
+
     async def _release(self, key: str) -> None:
-        held = self.owned.pop(key, None)
+        held = self._releasing.pop(key, None)
         if held is None:
             return
         assert self._kv is not None
+        name, revision = held
         try:
-            await self._kv.delete(token(key), last=held[1])
+            await self._kv.delete(token(key), last=revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass  # taken over meanwhile by a node that asked (see _take_over)
         except NATS_ERRORS as exc:  # it lapses by itself within the TTL
-            logger.warning("bus %s: release of %r failed: %r", self.description, held[0], exc)
+            logger.warning("bus %s: release of %r failed: %r", self.description, name, exc)
 
     async def _refresh(self, key: str) -> None:
         held = self.owned.get(key)
@@ -520,51 +590,41 @@ class NatsBus:
         name, revision = held
         value = json.dumps({"name": name, "node": self.node}, ensure_ascii=False).encode()
         try:
-            self.owned[key] = (name, await self._kv.update(token(key), value, last=revision))
-            return
+            renewed = await self._kv.update(token(key), value, last=revision)
         except nats.js.errors.KeyWrongLastSequenceError:
-            pass  # lapsed or freed (this node was cut off, or taken for lost)
+            again = await self._claim_again(key, name, value)
+            if again is None:
+                return
+            renewed = again
         except NATS_ERRORS as exc:
             logger.warning("bus %s: keep-alive of %r failed: %r", self.description, name, exc)
             return
+        # Given up while it was renewed: its deletion needs the new revision.
+        table = self.owned if key in self.owned else self._releasing
+        if key in table:
+            table[key] = (name, renewed)
+
+    async def _claim_again(self, key: str, name: str, value: bytes) -> int | None:
+        """A claim found changed at a keep-alive: if it lapsed (this node was
+        cut off longer than the TTL) and no one took it, claim it again and
+        return the revision; if it was taken (over), let it go and send its
+        user away; None but then."""
+        assert self._kv is not None
         try:
-            self.owned[key] = (name, await self._kv.create(token(key), value))
-            logger.warning("bus %s: the name %r had lapsed; claimed again", self.description, name)
+            revision = await self._kv.create(token(key), value)
         except nats.js.errors.KeyWrongLastSequenceError:
-            # Someone else's now; this node no longer claims it.
-            self.owned.pop(key, None)
-            logger.error("bus %s: the name %r lapsed while in use", self.description, name)
+            pass
         except NATS_ERRORS as exc:  # tried again at the next keep-alive
             logger.warning("bus %s: claiming %r again failed: %r", self.description, name, exc)
-
-    async def _free(self, node: str) -> None:
-        """Delete the claims of a node reported lost (one it renewed since stays)."""
-        assert self._kv is not None
-        freed = 0
-        try:
-            watcher = await self._kv.watchall(ignore_deletes=True)
-            try:
-                while (entry := await watcher.updates(timeout=self._timeout)) is not None:  # type: ignore[no-untyped-call]
-                    try:
-                        owner = json.loads(entry.value or b"{}").get("node")
-                    except (ValueError, AttributeError):
-                        continue
-                    if owner != node:
-                        continue
-                    try:
-                        await self._kv.delete(entry.key, last=entry.revision)
-                        freed += 1
-                    except nats.js.errors.KeyWrongLastSequenceError:
-                        pass  # renewed, or freed by another node first
-            finally:
-                await watcher.stop()  # type: ignore[no-untyped-call]
-        except NATS_ERRORS as exc:  # they lapse by themselves within the TTL
-            logger.warning(
-                "bus %s: freeing the names of %s failed: %r", self.description, node, exc
-            )
-            return
-        if freed:
-            logger.info("bus %s: freed %d names of node %s", self.description, freed, node)
+            return None
+        else:
+            logger.warning("bus %s: the name %r had lapsed; claimed again", self.description, name)
+            return revision
+        self.owned.pop(key, None)
+        logger.error("bus %s: the name %r lapsed while in use", self.description, name)
+        if self._listener is not None:
+            self._listener(ClusterEvent(NAME_LOST, node=self.node, key=key))
+        return None
 
     async def _keep(self) -> None:
         """Every KEEP seconds (less with a TTL under three times that), queue a

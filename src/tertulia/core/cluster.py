@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from tertulia.core.colors import xterm256
 from tertulia.core.ports import (
     ANNOUNCED,
+    AUTH,
     BANNED,
     DELIVERED,
     GONE,
@@ -37,6 +38,7 @@ from tertulia.core.ports import (
     LEFT,
     MODES,
     MUTED,
+    NAME_LOST,
     NODE_LOST,
     NOTICE,
     PRIVATE,
@@ -84,8 +86,6 @@ class Cluster:
         self.hub = hub
         self.bus = bus
         self.users: dict[str, RemoteUser] = {}
-        #: Name keys whose remote user quit or renamed lately, with when (clock).
-        self._let_go: dict[str, float] = {}
         #: How many room events (ordered with the messages) this node has announced.
         self.ordered = 0
         bus.attach(self.receive, self.state)
@@ -93,6 +93,8 @@ class Cluster:
     # ------------------------------------------------------------ this node's changes
 
     def joined(self, room: Room, s: Session) -> None:
+        if s.key in self.users:  # the name moved here (its node died): forget it quietly
+            self._forget(self.users[s.key])
         self.ordered += 1
         self.bus.announce(
             ClusterEvent(JOINED, key=s.key or "", name=s.name or "", color=s.color, room=room.name)
@@ -107,6 +109,8 @@ class Cluster:
         self.bus.announce(ClusterEvent(USER_OFF, key=key, text=reason))
 
     def renamed(self, old_key: str, s: Session) -> None:
+        if s.key in self.users:
+            self._forget(self.users[s.key])
         self.ordered += 1
         self.bus.announce(ClusterEvent(RENAMED, key=old_key, new_name=s.name or ""))
 
@@ -178,6 +182,11 @@ class Cluster:
         self.ordered += 1
         self.bus.announce(ClusterEvent(UNBANNED, text=json.dumps({"kind": kind, "key": key})))
 
+    def checked(self, key: str, address: str, ok: bool) -> None:
+        """A password check's verdict here: every node's throttle counts it."""
+        self.ordered += 1
+        self.bus.announce(ClusterEvent(AUTH, key=key, text=address, ts="ok" if ok else "fail"))
+
     def tell_everyone(self, text: str, done: Callable[[int], None]) -> None:
         """ANNOUNCE on every other node; ``done`` gets how many connections they told."""
         nodes = self.bus.peers()
@@ -248,6 +257,14 @@ class Cluster:
         elif kind == NODE_LOST:
             for user in [u for u in self.users.values() if u.node == ev.node]:
                 self._gone(user, "node lost")
+        elif kind == NAME_LOST:
+            holder = self.hub.users.get(ev.key)
+            if holder is not None:
+                holder.end(
+                    ByeCode.SERVER_SHUTDOWN,
+                    "this server was cut off from the cluster and your name was taken "
+                    "meanwhile; connect again",
+                )
         elif kind == USER_ON:
             self._user(ev)
         elif kind == RENAMED:
@@ -270,6 +287,8 @@ class Cluster:
             self._muted(ev)
         elif kind in (BANNED, UNBANNED):
             self._ban(ev)
+        elif kind == AUTH:
+            self.hub.throttle.heard(ev.key, ev.text, ev.ts == "ok")
         else:
             logger.debug("unknown cluster event %r", ev)
 
@@ -323,12 +342,19 @@ class Cluster:
                 room.members.values(), actor, lambda enc: enc.leave(room.name, user.name, reason)
             )
 
+    def _forget(self, user: RemoteUser) -> None:
+        """A remote user whose name a local user now holds: gone, without a QUIT line."""
+        del self.users[user.key]
+        self.hub.colors.release(user.color)
+        for room in user.rooms.values():
+            room.remote.pop(user.key, None)
+        user.rooms.clear()
+
     def _gone(self, user: RemoteUser, reason: str) -> None:
         """A remote user quit (or its node was lost): tell who shared a room with it."""
         if self.users.get(user.key) is user:
             del self.users[user.key]
             self.hub.colors.release(user.color)
-            self._gave_up(user.key)
         told: dict[int, Session] = {}
         limit = self.hub.settings.presence_limit
         for room in user.rooms.values():
@@ -347,7 +373,6 @@ class Cluster:
         old, new_key = user.name, fold(ev.new_name)
         if new_key != user.key:
             del self.users[user.key]
-            self._gave_up(user.key)
             self.users[new_key] = user
             for room in user.rooms.values():
                 room.remote.pop(user.key, None)
@@ -465,20 +490,6 @@ class Cluster:
             target.send(textmode.private_line(ev.name, ev.text, xterm))
         return DELIVERED
 
-    # ------------------------------------------------------------ names let go
-
-    def let_go(self, key: str) -> bool:
-        """True if a remote user of that name key quit or renamed in the last seconds."""
-        when = self._let_go.get(key)
-        return when is not None and self.hub.clock() - when < LET_GO_FOR
-
-    def _gave_up(self, key: str) -> None:
-        self._let_go.pop(key, None)
-        self._let_go[key] = self.hub.clock()
-        if len(self._let_go) > LET_GO_MAX:  # the oldest first
-            for old in list(self._let_go)[: LET_GO_MAX // 10]:
-                del self._let_go[old]
-
     # ------------------------------------------------------------ helpers
 
     @staticmethod
@@ -496,11 +507,6 @@ class Cluster:
                 data = cache[json_mode] = build(member.enc)
             member.send(data)
 
-
-#: Seconds a name let go on another node counts as such (its claim lapses in 6).
-LET_GO_FOR = 6.0
-#: At most this many names let go are remembered.
-LET_GO_MAX = 10_000
 
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -524,7 +530,7 @@ def _sound(ev: ClusterEvent) -> bool:
         return False
     if ev.kind in (USER_ON, JOINED, IN_ROOM) and ev.key != fold(ev.name):
         return False
-    if ev.kind in (NOTICE, ANNOUNCED) and not ev.text:
+    if ev.kind in (NOTICE, ANNOUNCED, AUTH) and not ev.text:
         return False
     keyless = (TOPIC, MODES, NOTICE, ANNOUNCED, BANNED, UNBANNED)
     return ev.kind == NODE_LOST or bool(ev.node and (ev.key or ev.kind in keyless))

@@ -35,7 +35,6 @@ from tertulia.core.ports import (
     Account,
     Ban,
     Bus,
-    ClaimDone,
     Draft,
     PasswordHasher,
     Peer,
@@ -65,11 +64,6 @@ Handler = Callable[[Session, "object"], None]
 
 #: ``later(seconds, callback)``: run ``callback`` on the loop thread after a delay.
 Later = Callable[[float, Callable[[], None]], object]
-
-#: A claim of a name whose user was just seen to quit elsewhere is tried again
-#: this many times, this many seconds apart (see Hub.claim_name).
-CLAIM_RETRIES = 20
-CLAIM_RETRY_DELAY = 0.05
 
 
 def wire_time(epoch: float) -> str:
@@ -238,29 +232,6 @@ class Hub:
         self._release_name(key)
         if self.cluster is not None:
             self.cluster.quit(key, reason)
-
-    def claim_name(self, key: str, name: str, done: ClaimDone) -> None:
-        """Claim a name across the cluster (IDENTIFY, NICK); ``done`` gets the answer.
-
-        A name whose user this node has just seen quit or rename on another
-        node is tried again for a moment when it is still taken: that node
-        deletes its claim right after it announces the QUIT, so the name
-        is free to whoever saw the QUIT line, on any node, as on one server.
-        """
-        bus = self.bus
-        assert bus is not None
-        tries = CLAIM_RETRIES
-
-        def answered(result: bool | StoreUnavailable) -> None:
-            nonlocal tries
-            cluster = self.cluster
-            if result is False and tries > 0 and cluster is not None and cluster.let_go(key):
-                tries -= 1
-                self.later(CLAIM_RETRY_DELAY, lambda: bus.claim(key, name, answered))
-                return
-            done(result)
-
-        bus.claim(key, name, answered)
 
     def _release_name(self, key: str) -> None:
         if self.shared_names:
@@ -555,6 +526,7 @@ class Hub:
         """An account written (or deleted: None) on any node of a cluster."""
         if account is None:
             self.accounts.pop(key, None)
+            self.throttle.forget_name(key)
         else:
             self.accounts[key] = account
 

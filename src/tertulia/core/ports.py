@@ -346,8 +346,14 @@ MUTED = "mute"
 BANNED = "ban"
 #: A ban lifted (text = JSON ``{"kind", "key"}``).
 UNBANNED = "unban"
+#: A password check's verdict (key = the name key, text = the client's address,
+#: ts = "ok" or "fail"), for every node's throttle.
+AUTH = "auth"
 #: (from the bus itself) a node stopped or went silent: its users are gone.
 NODE_LOST = "node-lost"
+#: (from the bus itself) this node's claim of a name (key) lapsed, or was taken
+#: over while this node was cut off from NATS: its user must go.
+NAME_LOST = "name-lost"
 
 #: A node's answers to :data:`PRIVATE`.
 DELIVERED, GONE = "delivered", "gone"
@@ -355,7 +361,8 @@ DELIVERED, GONE = "delivered", "gone"
 #: Hears another node's event; returns the answer to an asked one (else None).
 ClusterListener = Callable[[ClusterEvent], str | None]
 ClusterState = Callable[[], list[ClusterEvent]]
-#: Gets a node's answer to an asked event, or None.
+#: Gets a node's answer to an asked event: "" when there is no such node any
+#: more, None when it could not be asked or did not answer in time.
 Answered = Callable[[str | None], None]
 
 
@@ -414,7 +421,7 @@ class Bus(Protocol):
         ...
 
     def ask(self, node: str, event: ClusterEvent, done: Answered) -> None:
-        """Tell one node and get its listener's answer (None: no answer in time)."""
+        """Tell one node and get its listener's answer (see :data:`Answered`)."""
         ...
 
     def peers(self) -> list[str]:

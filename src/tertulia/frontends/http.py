@@ -36,8 +36,8 @@ from aiohttp import web
 
 from tertulia import __version__
 from tertulia.core.hub import Hub
-from tertulia.frontends.outbox import Flusher
-from tertulia.frontends.websocket import ABORT_AFTER, Framer, WebSocketConnection, max_frame
+from tertulia.frontends.outbox import ABORT_AFTER, Flusher
+from tertulia.frontends.websocket import Framer, WebSocketConnection, max_frame
 
 logger = logging.getLogger(__name__)
 

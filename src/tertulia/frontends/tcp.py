@@ -21,53 +21,28 @@ import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from tertulia.frontends.outbox import Flusher
-from tertulia.protocol.errors import ByeCode
+from tertulia.frontends.outbox import ABORT_AFTER, BufferedPeer, Flusher, abort_if_open
 from tertulia.protocol.lines import LineSplitter
 
 if TYPE_CHECKING:
     from tertulia.core.hub import Hub
-    from tertulia.core.session import Session
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a closing connection may take to drain before it is reset.
-ABORT_AFTER = 5.0
+__all__ = ["ABORT_AFTER", "TcpConnection"]
 
 
-class TcpConnection(asyncio.Protocol):
-    """One client socket."""
+class TcpConnection(BufferedPeer, asyncio.Protocol):
+    """One client socket (its output half: :class:`~tertulia.frontends.outbox.BufferedPeer`)."""
 
-    __slots__ = (
-        "_on_close",
-        "address",
-        "buffered",
-        "closing",
-        "flusher",
-        "frozen",
-        "held",
-        "hub",
-        "max_sendq",
-        "out",
-        "session",
-        "splitter",
-        "transport",
-    )
+    __slots__ = ("_on_close", "address", "hub", "splitter")
 
     def __init__(
         self, hub: Hub, flusher: Flusher, max_sendq: int, on_close: Callable[[TcpConnection], None]
     ) -> None:
+        BufferedPeer.__init__(self, flusher, max_sendq)
         self.hub = hub
-        self.flusher = flusher
-        self.max_sendq = max_sendq
-        self.transport: asyncio.Transport | None = None
-        self.session: Session | None = None
         self.splitter = LineSplitter(hub.settings.max_line)
-        self.out: list[bytes] = []
-        self.held = 0  # bytes in self.out
-        self.buffered = 0  # the transport's buffer at the last flush
-        self.closing = False
-        self.frozen = False  # set at shutdown: reading stays paused
         self.address = "?"
         self._on_close = on_close
 
@@ -119,30 +94,6 @@ class TcpConnection(asyncio.Protocol):
 
     # ------------------------------------------------------------ Peer
 
-    def send(self, data: bytes) -> None:
-        if self.closing:
-            return
-        if not self.out:
-            self.flusher.mark(self)
-        self.out.append(data)
-        self.held += len(data)
-        if self.held + self.buffered > self.max_sendq:
-            # Hand it to the socket now: only what the kernel does not take
-            # is held output, and flush() cuts the connection past the limit.
-            self.flush()
-
-    def flush(self) -> None:
-        out = self.out
-        if not out or self.closing or self.transport is None:
-            return
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        self.held = 0
-        self.transport.write(data)
-        self.buffered = self.transport.get_write_buffer_size()
-        if self.buffered > self.max_sendq:
-            self._overflow()
-
     def close(self) -> None:
         """Flush what is queued, then close (after a BYE line)."""
         if self.closing or self.transport is None:
@@ -171,31 +122,7 @@ class TcpConnection(asyncio.Protocol):
         self.closing = True
         transport.close()
         loop = asyncio.get_running_loop()
-        loop.call_later(ABORT_AFTER, _abort_if_open, transport)
+        loop.call_later(ABORT_AFTER, abort_if_open, transport)
 
-    def _overflow(self) -> None:
-        """Held output passed --max-sendq: stop adding, say BYE, close (PROTOCOL.md §5)."""
-        session = self.session
-        assert session is not None and self.transport is not None
-        self.out.clear()
-        self.held = 0
-        logger.info(
-            "slow consumer #%d %s: over %d bytes held",
-            session.conn_id,
-            session.name or "-",
-            self.max_sendq,
-        )
-        self.transport.write(
-            session.enc.bye(ByeCode.SLOW_CONSUMER.value, "you are not reading fast enough")
-        )
+    def _cut(self) -> None:
         self._close_soon()
-        # Never call back into the core synchronously (core.ports.Peer).
-        asyncio.get_running_loop().call_soon(session.connection_lost, "Slow consumer")
-
-    def statistics(self) -> dict[str, int]:
-        return {"held": self.held, "buffered": self.buffered}
-
-
-def _abort_if_open(transport: asyncio.Transport) -> None:
-    """Reset a connection whose output did not drain in time (a no-op once it is closed)."""
-    transport.abort()

@@ -41,20 +41,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSCloseCode, WSMsgType
 
-from tertulia.frontends.outbox import Flusher
-from tertulia.protocol.errors import ByeCode
+from tertulia.frontends.outbox import ABORT_AFTER, BufferedPeer, Flusher, abort_if_open
 from tertulia.protocol.lines import NOT_TEXT, frame_line
 
 if TYPE_CHECKING:
     from aiohttp import web
 
     from tertulia.core.hub import Hub
-    from tertulia.core.session import Session
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a closing connection may take to drain before it is reset.
-ABORT_AFTER = 5.0
 
 _LEN16 = struct.Struct("!BBH").pack
 _LEN64 = struct.Struct("!BBQ").pack
@@ -116,26 +112,21 @@ class Framer:
         return self._frames
 
 
-class WebSocketConnection:
-    """One ``/ws`` client: a :class:`~tertulia.core.ports.Peer` fed by :meth:`run`."""
+class WebSocketConnection(BufferedPeer):
+    """One ``/ws`` client: a :class:`~tertulia.core.ports.Peer` fed by :meth:`run`.
+
+    Its output half is a :class:`~tertulia.frontends.outbox.BufferedPeer`
+    that holds frames, not lines.
+    """
 
     __slots__ = (
         "_close_task",
         "_on_close",
         "_readable",
         "address",
-        "buffered",
-        "closing",
-        "flusher",
         "framer",
-        "frozen",
-        "held",
         "hub",
         "max_line",
-        "max_sendq",
-        "out",
-        "session",
-        "transport",
         "ws",
     )
 
@@ -150,20 +141,13 @@ class WebSocketConnection:
         on_close: Callable[[WebSocketConnection], None],
         framer: Framer | None = None,
     ) -> None:
+        BufferedPeer.__init__(self, flusher, max_sendq)
         self.hub = hub
-        self.flusher = flusher
         self.framer = framer or Framer()
-        self.max_sendq = max_sendq
         self.max_line = hub.settings.max_line
         self.ws = ws
-        self.transport = transport
+        self.transport: asyncio.Transport = transport
         self.address = address
-        self.session: Session | None = None
-        self.out: list[bytes] = []
-        self.held = 0  # bytes in self.out
-        self.buffered = 0  # the transport's buffer at the last flush
-        self.closing = False
-        self.frozen = False  # set at shutdown: reading stays paused
         self._readable = asyncio.Event()
         self._readable.set()
         self._close_task: asyncio.Task[bool] | None = None
@@ -219,29 +203,8 @@ class WebSocketConnection:
     # ------------------------------------------------------------ Peer
 
     def send(self, data: bytes) -> None:
-        if self.closing:
-            return
-        if not self.out:
-            self.flusher.mark(self)
-        frames = self.framer(data)
-        self.out.append(frames)
-        self.held += len(frames)
-        if self.held + self.buffered > self.max_sendq:
-            self.flush()
-
-    def flush(self) -> None:
-        out = self.out
-        if not out or self.closing:
-            return
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        self.held = 0
-        if self.transport.is_closing():
-            return
-        self.transport.write(data)
-        self.buffered = self.transport.get_write_buffer_size()
-        if self.buffered > self.max_sendq:
-            self._overflow()
+        if not self.closing:
+            BufferedPeer.send(self, self.framer(data))
 
     def close(self) -> None:
         """Flush what is queued, then close (after a BYE line): 1000, or 1001 at shutdown."""
@@ -271,30 +234,10 @@ class WebSocketConnection:
             self.ws.close(code=code, drain=False), name="tertulia-ws-close"
         )
         self._readable.set()  # a paused reader wakes up and sees the end
-        asyncio.get_running_loop().call_later(ABORT_AFTER, _abort_if_open, self.transport)
+        asyncio.get_running_loop().call_later(ABORT_AFTER, abort_if_open, self.transport)
 
-    def _overflow(self) -> None:
-        """Held output passed --max-sendq: stop adding, say BYE, close (PROTOCOL.md §5)."""
-        session = self.session
-        assert session is not None
-        self.out.clear()
-        self.held = 0
-        logger.info(
-            "slow consumer #%d %s: over %d bytes held",
-            session.conn_id,
-            session.name or "-",
-            self.max_sendq,
-        )
-        bye = session.enc.bye(ByeCode.SLOW_CONSUMER.value, "you are not reading fast enough")
-        self.transport.write(text_frames(bye))
+    def _wire(self, line: bytes) -> bytes:
+        return text_frames(line)
+
+    def _cut(self) -> None:
         self._close_soon(WSCloseCode.POLICY_VIOLATION)
-        # Never call back into the core synchronously (core.ports.Peer).
-        asyncio.get_running_loop().call_soon(session.connection_lost, "Slow consumer")
-
-    def statistics(self) -> dict[str, int]:
-        return {"held": self.held, "buffered": self.buffered}
-
-
-def _abort_if_open(transport: asyncio.Transport) -> None:
-    """Reset a connection whose output did not drain in time (a no-op once it is closed)."""
-    transport.abort()

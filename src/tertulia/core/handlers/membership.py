@@ -88,7 +88,7 @@ def take(
         return
     assert hub.bus is not None
     s.hold()
-    hub.claim_name(key, name, partial(_taken, s, name, key, color, ref, before, after))
+    hub.bus.claim(key, name, partial(_taken, s, name, key, color, ref, before, after))
 
 
 def _claim_between(
@@ -251,7 +251,7 @@ def nick(s: Session, cmd: Command) -> None:
         if hub.shared_names:
             assert hub.bus is not None
             s.hold()
-            hub.claim_name(key, new, partial(_nick_taken, s, new, key, cmd.ref))
+            hub.bus.claim(key, new, partial(_nick_taken, s, new, key, cmd.ref))
             return
     rename(s, new, key, cmd.ref)
 

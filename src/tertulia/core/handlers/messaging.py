@@ -77,8 +77,9 @@ def msg(s: Session, cmd: Command) -> None:
 def _msg_remote(s: Session, cmd: Command, to: RemoteUser) -> None:
     """MSG to a user of another node: answered once that node says it delivered it.
 
-    If the user left meanwhile, the message is kept as for any offline
-    registered user, or refused with ``NO_SUCH_USER``: never lost silently.
+    If the user left meanwhile (or its node is gone), the message is kept as
+    for any offline registered user, or refused with ``NO_SUCH_USER``; if the
+    node could not be asked, ``STORE_UNAVAILABLE``: never lost silently.
     """
     hub, cluster = s.hub, s.hub.cluster
     assert cmd.text is not None and s.name is not None and cluster is not None
@@ -97,6 +98,15 @@ def _answered(s: Session, cmd: Command, name: str, mid: str, ts: str, answer: st
                 s.send(jsonmode.private_line(mid, s.name, name, s.color, cmd.text, ts, cmd.ref))
             else:
                 s.ok(Verb.MSG, cmd.ref, name)
+            return
+        if answer is None:
+            s.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                f"{name}'s server could not be reached, so the message was not delivered; "
+                "try again",
+                Verb.MSG,
+                cmd.ref,
+            )
             return
         account = s.hub.accounts.get(fold(name))
         if account is not None and s.hub.settings.offline_limit > 0:
