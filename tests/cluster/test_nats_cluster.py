@@ -16,7 +16,8 @@ server first, and ``--nats-replicas 3``.
   nodes move to the other servers by themselves; chat goes on across nodes;
   every message whose sender got its echo (its OK) is in HISTORY; every
   member got every message of HISTORY once, in HISTORY's order, and nothing
-  that is not in it; nobody was reported gone; names stay unique.  Started
+  that is not in it; nobody was reported gone; names stay unique (a user
+  on another node trying to take one all along is refused).  Started
   again, the killed server's copy of the stream catches up.
 """
 
@@ -151,11 +152,11 @@ class Collector:
         assert self.error is None, self.error
 
 
-def request(c: Client, cmd: Obj) -> Obj:
+def request(c: Client, cmd: Obj, timeout: float = TIMEOUT) -> Obj:
     """Send ``cmd`` with a ref and return its reply (skipping anything else)."""
     ref = f"r{time.monotonic_ns()}"
     c.send_json({**cmd, "ref": ref})
-    while (obj := c.json()).get("ref") != ref:
+    while (obj := c.json(timeout)).get("ref") != ref:
         pass
     return obj
 
@@ -258,7 +259,25 @@ def test_kill_9_of_a_nats_server_loses_nothing_acknowledged(nats_cluster: NatsCl
                 i += 1
                 time.sleep(0.02)
 
+        # Meanwhile someone on another node keeps trying to take Ana's name.
+        eve = Client(on[1])
+        eve.send("@<- PROTO json")
+        assert eve.line() == "@-> OK PROTO json"
+        eve_replies: list[Obj] = []
+
+        def impersonate() -> None:
+            try:
+                while not stop.is_set():
+                    # (an IDENTIFY may wait for the store's timeout and a barrier)
+                    eve_replies.append(request(eve, {"cmd": "identify", "name": "Ana"}, TIMEOUT * 3))
+                    if eve_replies[-1]["type"] == "ok":
+                        return
+                    time.sleep(0.2)
+            except AssertionError as exc:
+                eve_replies.append({"type": "no answer", "error": str(exc)})
+
         threads = [threading.Thread(target=send, args=(name,)) for name in senders]
+        threads.append(threading.Thread(target=impersonate))
         for thread in threads:
             thread.start()
         try:
@@ -285,6 +304,9 @@ def test_kill_9_of_a_nats_server_loses_nothing_acknowledged(nats_cluster: NatsCl
             stop.set()
             for thread in threads:
                 thread.join()
+        eve.close()
+        codes = {reply.get("code", reply["type"]) for reply in eve_replies}
+        assert codes <= {"NAME_IN_USE", "STORE_UNAVAILABLE"}, eve_replies
         # Every message gets an answer: its echo, or STORE_UNAVAILABLE.
         until(
             lambda: all(
@@ -356,7 +378,8 @@ def test_kill_9_of_a_nats_server_loses_nothing_acknowledged(nats_cluster: NatsCl
         print(
             f"kill -9 of {leader}: {stored_count} stored, {refused_count} refused "
             f"({refused_but_stored} of them stored all the same), "
-            f"serving again within {recovered_in:.1f} s"
+            f"serving again within {recovered_in:.1f} s; {len(eve_replies)} tries to take "
+            f"Ana's name refused ({sorted(codes)})"
         )
     for _, log in nodes:
         lines = log()
