@@ -85,9 +85,10 @@ def test_quit_frees_the_name_at_once_nick_is_checked_too(nodes: Nodes) -> None:
         assert answer(again).startswith("@-> OK IDENTIFY Ana2")
 
 
-def test_names_of_a_killed_node_are_freed_within_seconds(
+def test_names_of_a_killed_node_are_free_at_once(
     nodes: Nodes, nats_server: NatsServer, nats_prefix: str
 ) -> None:
+    """kill -9 of Zed's node: the next IDENTIFY Zed elsewhere wins, long before the TTL."""
     (b,) = nodes(1)
     args = ("--nats", nats_server.url, "--nats-prefix", nats_prefix)
     with serve(*args) as (proc, port, _, _):
@@ -99,13 +100,45 @@ def test_names_of_a_killed_node_are_freed_within_seconds(
                 proc.send_signal(signal.SIGKILL)
                 killed = time.monotonic()
                 proc.wait()
-                while True:
-                    rival.send("@<- IDENTIFY Zed")
-                    if answer(rival).startswith("@-> OK IDENTIFY Zed"):
-                        break
-                    assert time.monotonic() - killed < NAME_TTL + 4, "Zed never freed"
-                    time.sleep(0.25)  # the claim lapses on the NATS side, in its own time
-                assert time.monotonic() - killed < NAME_TTL + 4
+                rival.send("@<- IDENTIFY Zed")
+                got = answer(rival)
+                assert got.startswith("@-> OK IDENTIFY Zed"), got
+                assert time.monotonic() - killed < NAME_TTL / 3
+
+
+def test_a_name_just_quit_claimed_on_two_nodes_at_once_exactly_one_wins(nodes: Nodes) -> None:
+    """Its claim is stale but maybe not yet deleted: of two claims, one wins, 20 times over."""
+    a, b, c = nodes(3)
+    for round_ in range(20):
+        name = f"Q{round_}"
+        holder = Client(a.port)
+        identify(holder, name)
+        rivals = [Client(b.port), Client(c.port)]
+        try:
+            go = threading.Barrier(3)
+
+            def claim(rival: Client, go: threading.Barrier = go, name: str = name) -> None:
+                go.wait()
+                rival.send(f"@<- IDENTIFY {name}")
+
+            threads = [threading.Thread(target=claim, args=(r,)) for r in rivals]
+            for t in threads:
+                t.start()
+            go.wait()
+            holder.send("@<- QUIT")
+            for t in threads:
+                t.join()
+            holder.closed()
+            answers = [answer(r) for r in rivals]
+            winners = [x for x in answers if x.startswith("@-> OK IDENTIFY")]
+            assert len(winners) <= 1, (round_, answers)
+            if not winners:  # both came before the QUIT: now one of them gets it
+                rivals[0].send(f"@<- IDENTIFY {name}")
+                assert answer(rivals[0]).startswith("@-> OK IDENTIFY"), round_
+        finally:
+            holder.close()
+            for r in rivals:
+                r.close()
 
 
 def test_an_account_registered_on_one_node_holds_on_the_others(nodes: Nodes) -> None:
@@ -142,16 +175,10 @@ def test_a_ban_given_on_one_node_holds_on_the_others(nodes: Nodes) -> None:
         assert root.until(r"^@-> (OK IDENTIFY|ERR)").startswith("@-> OK IDENTIFY Root")
         root.send("@<- BAN troll flooding")
         assert root.until(r"^@-> (OK BAN|ERR)") == "@-> OK BAN troll"
-    deadline = time.monotonic() + 5
-    while True:  # the ban reaches node b through the bucket's watcher
-        with Client(b.port) as troll:
-            troll.send("@<- IDENTIFY Troll")
-            got = troll.until(r"^@-> (OK IDENTIFY|ERR)")
-            if got.startswith("@-> ERR FORBIDDEN"):
-                assert "flooding" in got
-                return
-        assert time.monotonic() < deadline, got
-        time.sleep(0.1)
+    with Client(b.port) as troll:  # no wait: the ban is in the stream before the OK
+        troll.send("@<- IDENTIFY Troll")
+        got = troll.until(r"^@-> (OK IDENTIFY|ERR)")
+        assert got.startswith("@-> ERR FORBIDDEN") and "flooding" in got, got
 
 
 def test_a_ban_sends_away_the_users_of_every_node(nodes: Nodes) -> None:

@@ -220,3 +220,19 @@ def test_exempt_addresses_count_only_the_name() -> None:
     for i in range(10):  # an address outside the exempt networks is counted as before
         fail(throttle, name=f"other{i}", address="10.0.0.9")
     assert isinstance(throttle.admit("zoe", "10.0.0.9"), Locked)
+
+
+def test_verdicts_heard_from_other_nodes_count_here() -> None:
+    """On a cluster each node's throttle also counts the checks made on the others."""
+    throttle, clock = make(lock_after=4)
+    for i in range(3):
+        throttle.heard("ana", f"10.0.0.{i}", False)
+    assert admitted(throttle.admit("ana", "10.0.0.9")).wait == 0
+    throttle.heard("ana", "10.0.0.3", False)  # the fourth, on another node: locked here too
+    assert isinstance(throttle.admit("ana", "10.0.0.8"), Locked)
+    clock.advance(300)
+    throttle.heard("bo", "10.0.1.1", True)  # Bo logged in there: that address is trusted for Bo
+    for _ in range(4):
+        throttle.heard("bo", "10.0.2.2", False)
+    assert isinstance(throttle.admit("bo", "10.0.2.2"), Locked)
+    assert admitted(throttle.admit("bo", "10.0.1.1")).wait == 0

@@ -25,42 +25,16 @@ MODES = {"0": [False], "1": [True]}.get(ONLY, [False, True])
 #: with why (listed in docs/explanation/cluster.md, "The protocol suite on two nodes").
 PER_NODE = "counted on each node: a cluster does not share this limit"
 SQLITE = "reads the SQLite file; a node keeps its state in NATS"
-NOT_YET = "not done yet on a cluster (docs/explanation/cluster.md)"
-KICK = "KICK reaches users of its own node only; " + NOT_YET
-NOTICE = "the NOTICE of a MODE, INVITE or VOICE reaches users of its own node only; " + NOT_YET
-BAN_RACE = (
-    "a ban reaches the other nodes through the bans bucket's watcher, not in the stream's "
-    "order, so the BAN's OK may come before another node refuses or cuts the name; " + NOT_YET
-)
 CLUSTER_SKIPS: dict[str, str] = {
     "test_connection_rate_per_address": PER_NODE,
     "test_max_connections": PER_NODE,
     "test_max_per_ip": PER_NODE,
     "test_slowloris_is_cut": PER_NODE,
-    "test_parallel_guesses_are_spaced_too": PER_NODE,
-    "test_lock_then_the_owner_still_gets_in": PER_NODE,
-    "test_distinct_colours_while_free": "free colours are drawn on each node",
-    "test_color_random": "free colours are drawn on each node",
+    "test_parallel_guesses_are_spaced_too": "checks running at once are spaced on each node "
+    "(their verdicts count on every node)",
     "test_password_never_stored_in_clear": SQLITE,
     "test_legacy_scrypt_hash_is_upgraded_on_login": SQLITE,
     "test_backup_while_running_restores_messages_and_bans": SQLITE,
-    "test_announce_reaches_every_connection": "ANNOUNCE reaches the operator's node only; "
-    + NOT_YET,
-    "test_ban_name_cuts_refuses_identify_and_nick_until_unban": BAN_RACE,
-    "test_ban_address_and_network": BAN_RACE,
-    "test_others_get_forbidden_and_an_operator_needs_its_password": BAN_RACE,
-    "test_moderated_room_and_voices": NOTICE,
-    "test_invite_only_room": NOTICE,
-    "test_mute_unmute_and_expiry": "mutes are kept on the node that gave them; " + NOT_YET,
-    "test_kick_from_a_room_and_from_general": KICK,
-    "test_json_mode_room_verbs": KICK,
-    "test_operators_moderate_every_room_and_creators_cannot_touch_them": KICK,
-    "test_line_over_the_rate_is_not_executed": "a command waits for the cluster's barrier, so "
-    "the timing of lines against the rate differs; " + NOT_YET,
-    "test_many_clients_vanishing_at_once": "QUIT lines of another node's users are not "
-    "awaited by the barrier of a vanished connection; " + NOT_YET,
-    "test_flood_of_bad_lines_does_not_stall_other_users": "each command waits for the "
-    "cluster's barrier (one JetStream write), too slow for its time limit; " + NOT_YET,
 }
 
 

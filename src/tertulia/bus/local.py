@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from tertulia.core.ports import ClaimDone, ClusterEvent, ClusterListener, ClusterState
+from tertulia.core.ports import Answered, ClaimDone, ClusterEvent, ClusterListener, ClusterState
 
 
 class LocalBus:
@@ -42,6 +42,15 @@ class LocalBus:
     def send(self, node: str, event: ClusterEvent) -> None:
         """Nobody to tell."""
         del node, event
+
+    def ask(self, node: str, event: ClusterEvent, done: Answered) -> None:
+        """Nobody to answer: ``done(None)`` soon."""
+        del node, event
+        asyncio.get_running_loop().call_soon(done, None)
+
+    def peers(self) -> list[str]:
+        """No other node."""
+        return []
 
     def barrier(self, done: Callable[[], None]) -> None:
         """Nothing to wait for: ``done`` soon."""

@@ -21,7 +21,7 @@ the folded name's UTF-8 in hex, value = JSON ``{"name", "node"}``.
   does), the room-visible events (JOIN, LEAVE, QUIT, NICK, TOPIC, room
   modes) go into the history stream on ``tertulia.msg.ev``: every node
   hears them at their place among the room messages, so every member sees
-  one order.  The rest (who is on a node, beats, private messages) is on
+  one order.  The rest (hello, want, beats, private messages) is on
   plain NATS subjects, not stored: ``tertulia.ev`` for everyone,
   ``tertulia.node.<node>`` for one node.  Every node says
   ``beat`` each :data:`BEAT` seconds; one silent for :data:`SILENCE` seconds,
@@ -53,13 +53,22 @@ from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from tertulia.core.ports import (
+    AUTH,
+    BANNED,
     JOINED,
+    KICKED,
     LEFT,
     MODES,
+    MUTED,
+    NAME_LOST,
     NODE_LOST,
+    NOTICE,
+    RECOLORED,
     RENAMED,
     TOPIC,
+    UNBANNED,
     USER_OFF,
+    Answered,
     ClaimDone,
     ClusterEvent,
     ClusterListener,
@@ -79,10 +88,30 @@ SILENCE: Final = 3.5
 
 # Bus-level kinds (never handed to the listener).
 _HELLO, _WANT, _BEAT, _BYE = "hello", "want", "beat", "bye"
+#: Asked of a node that holds a name's claim: does it still (``yes``/``no``)?
+_HOLDS = "holds"
+#: Seconds a node has to answer that.
+HOLDS_TIMEOUT: Final = 1.0
 #: A barrier's mark in the stream (see NatsBus.barrier); heard and dropped.
 _MARK = "mark"
 #: The kinds that go into the stream, in order with the room messages.
-ORDERED: Final = frozenset({JOINED, LEFT, USER_OFF, RENAMED, TOPIC, MODES})
+ORDERED: Final = frozenset(
+    {
+        JOINED,
+        LEFT,
+        USER_OFF,
+        RENAMED,
+        TOPIC,
+        MODES,
+        RECOLORED,
+        KICKED,
+        NOTICE,
+        MUTED,
+        BANNED,
+        UNBANNED,
+        AUTH,
+    }
+)
 _FIELDS: Final = ("kind", "node", "key", "name", "color", "room", "text", "new_name", "mid", "ts")
 
 
@@ -131,6 +160,10 @@ class NatsBus:
         #: The names this node holds: folded key -> (name, revision).
         self.owned: dict[str, tuple[str, int]] = {}
         self._queue: deque[tuple[_Op, str, str, ClaimDone | None]] = deque()
+        #: The key of the claim being made now (held, as far as others ask).
+        self._claiming: str | None = None
+        #: Claims given up whose deletion is queued: key -> (name, revision).
+        self._releasing: dict[str, tuple[str, int]] = {}
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._keeper: asyncio.Task[None] | None = None
@@ -146,11 +179,19 @@ class NatsBus:
         #: Other nodes heard from, with the monotonic time of their last word.
         self.nodes: dict[str, float] = {}
         self._stream: NatsStore | None = None
+        self._asking: set[asyncio.Task[None]] = set()
+        #: Barriers waiting for the next mark, and whether one is on its way.
+        self._barriers: list[Callable[[], None]] = []
+        self._marking = False
 
     def order_with(self, store: NatsStore) -> None:
         """Send room-visible events through ``store``'s stream, and hear them from it."""
         self._stream = store
-        store.hear_events(self.hear)
+        store.hear_events(self._hear_ordered)
+
+    def _hear_ordered(self, data: bytes) -> None:
+        """An event from the stream (never asked, so never answered)."""
+        self.hear(data)
 
     async def open(self) -> None:
         """Connect and create the names bucket if it is new.
@@ -209,13 +250,41 @@ class NatsBus:
 
         A mark goes into the stream after this node's earlier events; when
         the subscription reaches it, everything stored before it, by any
-        node, has been delivered here.  Without a stream (or when it fails)
-        ``done`` is called anyway, soon.
+        node, has been delivered here.  Marks are shared: while one is on
+        its way, the barriers asked meanwhile wait for the next one, which
+        is sent when it arrives, so a busy node writes about one mark per
+        round trip to NATS rather than one per command.  Without a stream
+        (or when it fails) ``done`` is called anyway, soon.
         """
         if self._stream is None or self._closed:
             asyncio.get_running_loop().call_soon(done)
             return
-        self._stream.publish_event(self._encode(ClusterEvent(_MARK)), lambda _result: done())
+        self._barriers.append(done)
+        if not self._marking:
+            self._mark()
+
+    def _mark(self) -> None:
+        """Send one mark for every barrier waiting now."""
+        assert self._stream is not None
+        batch, self._barriers = self._barriers, []
+        self._marking = True
+
+        def reached(_result: object) -> None:
+            self._marking = False
+            for done in batch:
+                try:
+                    done()
+                except Exception:
+                    logger.exception("barrier callback %r failed", done)
+            if self._barriers and not self._marking:
+                if self._closed:
+                    for done in self._barriers:
+                        asyncio.get_running_loop().call_soon(done)
+                    self._barriers = []
+                else:
+                    self._mark()
+
+        self._stream.publish_event(self._encode(ClusterEvent(_MARK)), reached)
 
     def send(self, node: str, event: ClusterEvent) -> None:
         """Queue an event for one node."""
@@ -238,6 +307,34 @@ class NatsBus:
         elif not self._closed:
             for item in items:
                 self._stream.publish_event(self._encode(item, to=node), _ignore)
+
+    def ask(self, node: str, event: ClusterEvent, done: Answered) -> None:
+        """Send an event to one node as a request; ``done`` gets its answer or None."""
+        if self._closed or self._nc is None:
+            asyncio.get_running_loop().call_soon(done, None)
+            return
+        task = asyncio.create_task(self._ask(node, self._encode(event), done))
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
+
+    async def _ask(self, node: str, payload: bytes, done: Answered) -> None:
+        assert self._nc is not None
+        answer: str | None = None
+        try:
+            reply = await self._nc.request(self.node_prefix + node, payload, self._timeout)
+            answer = reply.data.decode(errors="replace")
+        except nats.errors.NoRespondersError:
+            answer = ""  # no such node any more
+        except (*NATS_ERRORS, RuntimeError) as exc:
+            logger.info("bus %s: node %s did not answer: %r", self.description, node, exc)
+        try:
+            done(answer)
+        except Exception:
+            logger.exception("bus callback %r failed", done)
+
+    def peers(self) -> list[str]:
+        """The other nodes heard from lately (not yet reported lost)."""
+        return list(self.nodes)
 
     def _emit(self, subject: str, event: ClusterEvent) -> None:
         if self._closed or self._announcer is None:
@@ -275,11 +372,19 @@ class NatsBus:
                 logger.debug("bus %s: event lost: %r", self.description, exc)
 
     async def _heard(self, msg: Any) -> None:
-        """An event from another node, on a plain subject."""
-        self.hear(msg.data)
+        """An event from another node, on a plain subject; answered if it asks."""
+        answer = self.hear(msg.data)
+        if msg.reply:
+            try:
+                await msg.respond((answer or "").encode())
+            except (*NATS_ERRORS, RuntimeError) as exc:
+                logger.debug("bus %s: answer lost: %r", self.description, exc)
 
-    def hear(self, data: bytes) -> None:
-        """An event from another node (from a plain subject or the stream)."""
+    def hear(self, data: bytes) -> str | None:
+        """An event from another node (from a plain subject or the stream).
+
+        Returns the listener's answer, for an event that was asked.
+        """
         try:
             fields = json.loads(data)
             if not isinstance(fields, dict):
@@ -287,29 +392,34 @@ class NatsBus:
             event = ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS})
         except (ValueError, TypeError):
             logger.warning("bus %s: bad event %r", self.description, data[:100])
-            return
+            return None
         node = event.node
         if not node or node == self.node or fields.get("to", self.node) != self.node:
-            return
+            return None
         kind = event.kind
         known = node in self.nodes
         self.nodes[node] = time.monotonic()
         if kind == _BYE:
             self._lost(node)
-            return
+            return None
+        if kind in (NODE_LOST, NAME_LOST):
+            return None  # said by a bus of itself, never by another node
+        if kind == _HOLDS:
+            return "yes" if self.holds(event.key) else "no"
         if kind in (_HELLO, _WANT):
             self._answer(node)
             if kind == _WANT:
-                return
+                return None
         if not known and kind != _HELLO:
             self.send(node, ClusterEvent(_WANT))
         if kind in (_HELLO, _BEAT, _WANT, _MARK):
-            return
+            return None
         if self._listener is not None:
             try:
-                self._listener(event)
+                return self._listener(event)
             except Exception:
                 logger.exception("bus listener failed on %r", event)
+        return None
 
     def _lost(self, node: str) -> None:
         self.nodes.pop(node, None)
@@ -328,10 +438,17 @@ class NatsBus:
                     self._lost(node)
 
     def release(self, key: str) -> None:
-        """Queue the deletion of a claim of this node (no-op for another's)."""
-        if self._worker is not None and not self._closed:
+        """Give up a claim of this node (no-op for another's): at once, as far as
+        other nodes ask (:meth:`holds`); its deletion is queued."""
+        held = self.owned.pop(key, None)
+        if held is not None and self._worker is not None:
+            self._releasing[key] = held
             self._queue.append((_Op.RELEASE, key, "", None))
             self._wake.set()
+
+    def holds(self, key: str) -> bool:
+        """True while this node holds (or is making) the claim of a name key."""
+        return key in self.owned or key == self._claiming
 
     async def close(self) -> None:
         """Release every claim, stop the worker, disconnect.  Idempotent."""
@@ -355,7 +472,7 @@ class NatsBus:
         if self._worker is not None:
             if self._nc is not None and self._nc.is_connected:
                 for key in list(self.owned):
-                    self._queue.append((_Op.RELEASE, key, "", None))
+                    self.release(key)
             # Else the claims lapse by themselves within the TTL.
             self._queue.append((_Op.STOP, "", "", None))
             self._wake.set()
@@ -403,25 +520,79 @@ class NatsBus:
         if not self._nc.is_connected:
             return StoreUnavailable("the cluster is unreachable")
         value = json.dumps({"name": name, "node": self.node}, ensure_ascii=False).encode()
+        self._claiming = key
         try:
-            revision = await self._kv.create(token(key), value)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return False
+            try:
+                revision = await self._kv.create(token(key), value)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                taken = await self._take_over(key, value)
+                if taken is None:
+                    return False
+                revision = taken
         except NATS_ERRORS as exc:
             logger.warning("bus %s: claim of %r failed: %r", self.description, name, exc)
             return StoreUnavailable("the cluster could not be asked")
+        finally:
+            self._claiming = None
         self.owned[key] = (name, revision)
         return True
 
+    async def _take_over(self, key: str, value: bytes) -> int | None:
+        """A claim found in place: take it if its node is gone or has let it go.
+
+        The node named in the claim is asked (:data:`_HOLDS`).  No node to
+        answer (NATS knows no subscriber: it died) or ``no`` (its user quit
+        and the deletion is on its way) makes the claim stale, and it is
+        replaced with a compare-and-set on its revision, so that of several
+        nodes taking it over at once exactly one wins.  Returns the new
+        revision, or None when the name is in use.
+        """
+        assert self._kv is not None and self._nc is not None
+        try:
+            entry = await self._kv.get(token(key))
+            holder = json.loads(entry.value or b"{}").get("node", "")
+        except nats.js.errors.KeyNotFoundError:  # deleted meanwhile: claim it anew
+            try:
+                return await self._kv.create(token(key), value)
+            except nats.js.errors.KeyWrongLastSequenceError:
+                return None
+        except (ValueError, AttributeError):
+            return None
+        if holder == self.node or await self._holder_keeps(str(holder), key):
+            return None
+        try:
+            return await self._kv.update(token(key), value, last=entry.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass  # changed meanwhile: deleted by its node (then free), or taken
+        try:
+            return await self._kv.create(token(key), value)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return None
+
+    async def _holder_keeps(self, holder: str, key: str) -> bool:
+        """Ask the node that holds a claim whether it still does (True when unsure)."""
+        assert self._nc is not None
+        ask = json.dumps({"kind": _HOLDS, "node": self.node, "key": key}).encode()
+        try:
+            reply = await self._nc.request(self.node_prefix + holder, ask, HOLDS_TIMEOUT)
+        except nats.errors.NoRespondersError:
+            return False  # no such node any more: its claims are stale
+        except NATS_ERRORS:
+            return True
+        return reply.data != b"no"
+
     async def _release(self, key: str) -> None:
-        held = self.owned.pop(key, None)
+        held = self._releasing.pop(key, None)
         if held is None:
             return
         assert self._kv is not None
+        name, revision = held
         try:
-            await self._kv.delete(token(key), last=held[1])
+            await self._kv.delete(token(key), last=revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass  # taken over meanwhile by a node that asked (see _take_over)
         except NATS_ERRORS as exc:  # it lapses by itself within the TTL
-            logger.warning("bus %s: release of %r failed: %r", self.description, held[0], exc)
+            logger.warning("bus %s: release of %r failed: %r", self.description, name, exc)
 
     async def _refresh(self, key: str) -> None:
         held = self.owned.get(key)
@@ -431,14 +602,22 @@ class NatsBus:
         name, revision = held
         value = json.dumps({"name": name, "node": self.node}, ensure_ascii=False).encode()
         try:
-            self.owned[key] = (name, await self._kv.update(token(key), value, last=revision))
+            renewed = await self._kv.update(token(key), value, last=revision)
         except nats.js.errors.KeyWrongLastSequenceError:
-            # It lapsed (this node was cut off longer than the TTL) and may
-            # be someone else's now; this node no longer claims it.
+            # It lapsed (this node was cut off longer than the TTL) or was
+            # taken over; this node no longer claims it.
             self.owned.pop(key, None)
             logger.error("bus %s: the name %r lapsed while in use", self.description, name)
+            if self._listener is not None:
+                self._listener(ClusterEvent(NAME_LOST, node=self.node, key=key))
+            return
         except NATS_ERRORS as exc:
             logger.warning("bus %s: keep-alive of %r failed: %r", self.description, name, exc)
+            return
+        # Given up while it was renewed: its deletion needs the new revision.
+        table = self.owned if key in self.owned else self._releasing
+        if key in table:
+            table[key] = (name, renewed)
 
     async def _keep(self) -> None:
         """Every ttl/3 seconds, queue a keep-alive of every claim held."""

@@ -327,9 +327,17 @@ class Hub:
             self.cluster.joined(room, session)
 
     def remove_member(
-        self, room: Room, session: Session, reason: str, actor: Session | None = None
+        self,
+        room: Room,
+        session: Session,
+        reason: str,
+        actor: Session | None = None,
+        tell_cluster: bool = True,
     ) -> None:
-        """Take a session out of a room and tell the members (but not ``actor``)."""
+        """Take a session out of a room and tell the members (but not ``actor``).
+
+        ``tell_cluster`` False: the other nodes know already (a KICK they heard).
+        """
         assert session.key is not None and session.name is not None
         small = len(room.members) <= self.settings.presence_limit
         room.members.pop(session.key, None)
@@ -341,8 +349,24 @@ class Hub:
                 actor or session,
                 lambda enc: enc.leave(room.name, name, reason),
             )
-        if self.cluster is not None:
+        if self.cluster is not None and tell_cluster:
             self.cluster.left(room, session, reason)
+
+    def kick_out(
+        self,
+        room: Room,
+        target: Session,
+        reason: str,
+        actor: Session | None = None,
+        tell_cluster: bool = True,
+    ) -> None:
+        """Take a user out of a room for a KICK: the members and the user see it leave."""
+        name = target.name or ""
+        self.remove_member(room, target, reason, actor, tell_cluster)
+        if target is not actor:
+            target.send(target.enc.leave(room.name, name, reason))
+        if target.current is room:
+            target.current = self.general
 
     # ------------------------------------------------------------ moderation
 
@@ -502,25 +526,22 @@ class Hub:
         """An account written (or deleted: None) on any node of a cluster."""
         if account is None:
             self.accounts.pop(key, None)
+            self.throttle.forget_name(key)
         else:
             self.accounts[key] = account
 
     def ban_changed(self, kind: str, key: str, ban: Ban | None) -> None:
-        """A ban written (or lifted: None) on any node of a cluster.
+        """A ban written (or lifted: None) on any node of a cluster, from the store.
 
-        It holds here for whoever identifies or connects from now on, and a
-        ban this node did not know yet sends away the users it covers who
-        are online here (``BYE KICKED``), as the BAN's own node does.
+        It holds here for whoever identifies or connects from now on.  Who
+        is online is sent away by the BAN's node and by each node when the
+        ban reaches it in the stream's order (:meth:`enforce`), not here:
+        the store may tell of a write before the writer hears it is done.
         """
         if ban is None:
             self.bans.pop((kind, key), None)
-            return
-        known = self.bans.get((kind, key))
-        self.bans[kind, key] = ban
-        if known != ban and ban.active(self.wallclock()):
-            cut = self.enforce(ban)
-            if cut:
-                logger.info("ban of %s from another node: %d cut here", ban.target, cut)
+        else:
+            self.bans[kind, key] = ban
 
     def fed(self, room_key: str, msg: StoredMessage) -> None:
         """A room message from another node, at its place in the shared order."""

@@ -328,13 +328,42 @@ RECOLORED = "color"
 #: A room's modes and lists changed (room; text = JSON of creator, moderated,
 #: invite_only, voiced, invited).
 MODES = "modes"
-#: A private message to ``key`` (name and colour of the sender, text, mid, ts).
+#: A private message to ``key`` (name and colour of the sender, text, mid, ts),
+#: asked of the recipient's node, which answers :data:`DELIVERED` or :data:`GONE`.
 PRIVATE = "private"
+#: An operator's NOTICE to every connection (text), asked of every node, which
+#: answers how many connections it told.
+ANNOUNCED = "announce"
+#: A user kicked out of a room (key, room, name = who kicked, text = reason);
+#: out of ``#general``, out of the server.
+KICKED = "kick"
+#: A NOTICE (text) to one user (key), or to the members of a room (room).
+NOTICE = "notice"
+#: A mute in a room (room, key, ts = its end in epoch seconds or "" for none;
+#: text = "off" lifts it).
+MUTED = "mute"
+#: A ban given (text = JSON of the :class:`Ban`).
+BANNED = "ban"
+#: A ban lifted (text = JSON ``{"kind", "key"}``).
+UNBANNED = "unban"
+#: A password check's verdict (key = the name key, text = the client's address,
+#: ts = "ok" or "fail"), for every node's throttle.
+AUTH = "auth"
 #: (from the bus itself) a node stopped or went silent: its users are gone.
 NODE_LOST = "node-lost"
+#: (from the bus itself) this node's claim of a name (key) lapsed, or was taken
+#: over while this node was cut off from NATS: its user must go.
+NAME_LOST = "name-lost"
 
-ClusterListener = Callable[[ClusterEvent], None]
+#: A node's answers to :data:`PRIVATE`.
+DELIVERED, GONE = "delivered", "gone"
+
+#: Hears another node's event; returns the answer to an asked one (else None).
+ClusterListener = Callable[[ClusterEvent], str | None]
 ClusterState = Callable[[], list[ClusterEvent]]
+#: Gets a node's answer to an asked event: "" when there is no such node any
+#: more, None when it could not be asked or did not answer in time.
+Answered = Callable[[str | None], None]
 
 
 #: The answer to a name claim: True (it is yours), False (someone has it),
@@ -388,7 +417,15 @@ class Bus(Protocol):
         ...
 
     def send(self, node: str, event: ClusterEvent) -> None:
-        """Tell one node (a private message to one of its users)."""
+        """Tell one node (its state, for a node that asked)."""
+        ...
+
+    def ask(self, node: str, event: ClusterEvent, done: Answered) -> None:
+        """Tell one node and get its listener's answer (see :data:`Answered`)."""
+        ...
+
+    def peers(self) -> list[str]:
+        """The other nodes heard from lately."""
         ...
 
     def barrier(self, done: Callable[[], None]) -> None:

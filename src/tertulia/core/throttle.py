@@ -178,18 +178,41 @@ class Throttle:
                 continue  # forgotten meanwhile (the table was full)
             e.running = max(0, e.running - 1)
             if ok is False:
-                e.failures += 1
-                e.last = now
-                if e.failures >= self.policy.lock_after:
-                    e.locked_until = now + self.policy.lock_for
-                    e.failures = 0
-                    e.next_at = e.locked_until
+                self._failed(e, now)
         if ok:
-            name_entry = self._names.get(ticket.name_key)
-            if name_entry is not None and name_entry.locked_until <= now:
-                name_entry.failures = 0
-                name_entry.next_at = now
-            self._trust(ticket.name_key, ticket.address, now)
+            self._succeeded(ticket.name_key, ticket.address, now)
+
+    def heard(self, name_key: str, address: str, ok: bool) -> None:
+        """The verdict of a check made on another node of a cluster: it counts here too.
+
+        A failure counts against the address (unless exempt) and the name
+        (unless the address is trusted for it), and may lock them; a success
+        clears the name's count and trusts the address, as :meth:`finish`.
+        """
+        now = self.clock()
+        addr = address_key(address)
+        if ok:
+            self._succeeded(name_key, addr, now)
+            return
+        if not self._is_exempt(address):
+            self._failed(self._entry(self._addresses, addr, now), now)
+        if not self._is_trusted(name_key, addr, now):
+            self._failed(self._entry(self._names, name_key, now), now)
+
+    def _failed(self, e: _Entry, now: float) -> None:
+        e.failures += 1
+        e.last = now
+        if e.failures >= self.policy.lock_after:
+            e.locked_until = now + self.policy.lock_for
+            e.failures = 0
+            e.next_at = e.locked_until
+
+    def _succeeded(self, name_key: str, addr: str, now: float) -> None:
+        name_entry = self._names.get(name_key)
+        if name_entry is not None and name_entry.locked_until <= now:
+            name_entry.failures = 0
+            name_entry.next_at = now
+        self._trust(name_key, addr, now)
 
     # ------------------------------------------------------------ bookkeeping
 

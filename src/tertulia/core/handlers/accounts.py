@@ -102,6 +102,8 @@ def check_password(
 
     def verdict(ok: bool) -> None:
         throttle.finish(ticket, ok)
+        if s.hub.cluster is not None:
+            s.hub.cluster.checked(account.key, s.address, ok)
         try:
             if s.closed:
                 return
@@ -164,6 +166,8 @@ def _saved(s: Session, account: Account, ref: Ref, result: StoreUnavailable | No
             return
         s.hub.accounts[account.key] = account
         s.hub.throttle.trust(account.key, s.address)
+        if s.hub.cluster is not None:
+            s.hub.cluster.checked(account.key, s.address, True)
         s.account = account.key
         s.ok(Verb.REGISTER, ref, account.name)
     finally:

@@ -5,10 +5,12 @@ A MSG to a registered user who is offline is kept (:mod:`.offline`).
 
 from __future__ import annotations
 
+from functools import partial
+
 from tertulia.core.cluster import RemoteUser
 from tertulia.core.handlers import offline
 from tertulia.core.handlers.moderation import check_speak
-from tertulia.core.ports import ME, SAY
+from tertulia.core.ports import DELIVERED, ME, SAY
 from tertulia.core.session import VARIANT_JSON, VARIANT_TEXT_COLOR, Session
 from tertulia.protocol import jsonmode, textmode
 from tertulia.protocol.commands import Command, Verb
@@ -73,12 +75,43 @@ def msg(s: Session, cmd: Command) -> None:
 
 
 def _msg_remote(s: Session, cmd: Command, to: RemoteUser) -> None:
-    """MSG to a user of another node: sent through the bus, answered here at once."""
+    """MSG to a user of another node: answered once that node says it delivered it.
+
+    If the user left meanwhile (or its node is gone), the message is kept as
+    for any offline registered user, or refused with ``NO_SUCH_USER``; if the
+    node could not be asked, ``STORE_UNAVAILABLE``: never lost silently.
+    """
     hub, cluster = s.hub, s.hub.cluster
     assert cmd.text is not None and s.name is not None and cluster is not None
     mid, ts = hub.private_id(), hub.now_text()
-    cluster.private(to, s, cmd.text, mid, ts)
-    if s.variant == VARIANT_JSON:
-        s.send(jsonmode.private_line(mid, s.name, to.name, s.color, cmd.text, ts, cmd.ref))
-    else:
-        s.ok(Verb.MSG, cmd.ref, to.name)
+    s.hold()
+    cluster.private(to, s, cmd.text, mid, ts, partial(_answered, s, cmd, to.name, mid, ts))
+
+
+def _answered(s: Session, cmd: Command, name: str, mid: str, ts: str, answer: str | None) -> None:
+    try:
+        if s.closed:
+            return
+        assert cmd.text is not None and s.name is not None
+        if answer == DELIVERED:
+            if s.variant == VARIANT_JSON:
+                s.send(jsonmode.private_line(mid, s.name, name, s.color, cmd.text, ts, cmd.ref))
+            else:
+                s.ok(Verb.MSG, cmd.ref, name)
+            return
+        if answer is None:
+            s.error(
+                ErrorCode.STORE_UNAVAILABLE,
+                f"{name}'s server could not be reached, so the message was not delivered; "
+                "try again",
+                Verb.MSG,
+                cmd.ref,
+            )
+            return
+        account = s.hub.accounts.get(fold(name))
+        if account is not None and s.hub.settings.offline_limit > 0:
+            offline.keep(s, account, cmd)
+        else:
+            s.error(ErrorCode.NO_SUCH_USER, f"nobody called {name} is online", Verb.MSG, cmd.ref)
+    finally:
+        s.release()

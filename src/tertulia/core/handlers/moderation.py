@@ -114,14 +114,6 @@ def _room_with_rights(s: Session, cmd: Command) -> Room:
     return room
 
 
-def _online(s: Session, name: str | None) -> Session:
-    assert name is not None
-    target = s.hub.users.get(fold(name))
-    if target is None:
-        raise ProtocolError(ErrorCode.NO_SUCH_USER, f"nobody called {name} is online")
-    return target
-
-
 def _not_an_operator(s: Session, key: str, name: str) -> None:
     """Only an operator may act against an operator."""
     if key in s.hub.operators and not s.hub.is_operator(s):
@@ -149,14 +141,30 @@ def _audit_written(result: StoreUnavailable | None) -> None:
 
 
 def announce(s: Session, cmd: Command) -> None:
-    """A NOTICE to every connection but the sender's (identified or not)."""
+    """A NOTICE to every connection but the sender's (identified or not), on every node.
+
+    The OK counts the connections told; on a cluster it waits for the other
+    nodes' counts (a node that does not answer in time is not counted).
+    """
     _need_operator(s, Verb.ANNOUNCE)
     assert cmd.text is not None
     text = cmd.text
-    others = [other for other in s.hub.sessions.values() if other is not s]
-    s.hub._tell(others, s, lambda enc: enc.notice(text))
-    s.ok(Verb.ANNOUNCE, cmd.ref, len(others))
+    hub = s.hub
+    others = [other for other in hub.sessions.values() if other is not s]
+    hub._tell(others, s, lambda enc: enc.notice(text))
     _audit(s, Verb.ANNOUNCE, "*", text)
+    if hub.cluster is None:
+        s.ok(Verb.ANNOUNCE, cmd.ref, len(others))
+        return
+    s.hold()
+
+    def told(elsewhere: int) -> None:
+        try:
+            s.ok(Verb.ANNOUNCE, cmd.ref, len(others) + elsewhere)
+        finally:
+            s.release()
+
+    hub.cluster.tell_everyone(text, told)
 
 
 def ban(s: Session, cmd: Command) -> None:
@@ -195,6 +203,8 @@ def _ban_saved(s: Session, record: Ban, ref: Ref, result: StoreUnavailable | Non
             return
         hub = s.hub
         hub.bans[record.kind, record.key] = record
+        if hub.cluster is not None:
+            hub.cluster.banned(record)
         until = wire_time(record.expires) if record.expires is not None else ""
         s.ok(Verb.BAN, ref, record.target, until)
         cut = hub.enforce(record)
@@ -225,6 +235,8 @@ def _unbanned(
             s.error(ErrorCode.STORE_UNAVAILABLE, "the ban could not be lifted", Verb.UNBAN, ref)
             return
         s.hub.bans.pop(ident, None)
+        if s.hub.cluster is not None:
+            s.hub.cluster.unbanned(*ident)
         s.ok(Verb.UNBAN, ref, target)
         _audit(s, Verb.UNBAN, target)
     finally:
@@ -262,16 +274,22 @@ def bans(s: Session, cmd: Command) -> None:
 def kick(s: Session, cmd: Command) -> None:
     """Out of a room; out of ``#general`` means out of the server (``BYE KICKED``).
 
-    A kick also takes back the user's invitation and voice in that room.
+    A kick also takes back the user's invitation and voice in that room.  A
+    user on another node of a cluster is sent away by its node.
     """
     room = _room_with_rights(s, cmd)
-    target = _online(s, cmd.name)
-    key, name = target.key, target.name
-    assert key is not None and name is not None
-    if key not in room.members:
+    assert cmd.name is not None
+    hub = s.hub
+    key = fold(cmd.name)
+    target = hub.users.get(key)
+    remote = hub.cluster.users.get(key) if hub.cluster is not None and target is None else None
+    if target is None and remote is None:
+        raise ProtocolError(ErrorCode.NO_SUCH_USER, f"nobody called {cmd.name} is online")
+    name = target.name if target is not None else remote.name if remote is not None else ""
+    assert name is not None
+    if key not in room.members and key not in room.remote:
         raise ProtocolError(ErrorCode.NOT_IN_ROOM, f"{name} is not in {room.name}")
     _not_an_operator(s, key, name)
-    hub = s.hub
     reason = f"kicked by {s.name}" + (f": {cmd.reason}" if cmd.reason else "")
 
     def apply(r: Room) -> None:
@@ -280,16 +298,16 @@ def kick(s: Session, cmd: Command) -> None:
 
     def done() -> None:
         s.ok(Verb.KICK, cmd.ref, room.name, name)
-        if target.closed or target.key != key or key not in room.members:
+        if target is None:
+            user = hub.cluster.users.get(key) if hub.cluster is not None else None
+            if user is not None and hub.cluster is not None and key in room.remote:
+                hub.cluster.kicked(room, user, s, reason)
+        elif target.closed or target.key != key or key not in room.members:
             pass  # gone, or renamed, while the store worked
         elif room is hub.general:
             target.end(ByeCode.KICKED, reason)
         else:
-            hub.remove_member(room, target, reason, actor=s)
-            if target is not s:
-                target.send(target.enc.leave(room.name, name, reason))
-            if target.current is room:
-                target.current = hub.general
+            hub.kick_out(room, target, reason, actor=s)
         _audit(s, Verb.KICK, f"{room.name} {name}", cmd.reason or "")
 
     if key in room.invited or key in room.voiced:
@@ -308,12 +326,13 @@ def mute(s: Session, cmd: Command) -> None:
     if key not in room.muted and len(room.muted) >= MAX_LISTED:
         raise ProtocolError(ErrorCode.BAD_ARGUMENT, f"{room.name} has {MAX_LISTED} mutes already")
     room.muted[key] = now + cmd.duration if cmd.duration else None
-    until = wire_time(s.hub.wallclock() + cmd.duration) if cmd.duration else ""
+    end = s.hub.wallclock() + cmd.duration if cmd.duration else None
+    until = wire_time(end) if end is not None else ""
     s.ok(Verb.MUTE, cmd.ref, room.name, cmd.name, until)
-    target = s.hub.users.get(key)
-    if target is not None and target is not s:
-        when = f" until {until}" if until else ""
-        target.send(target.enc.notice(f"{s.name} muted you in {room.name}{when}"))
+    if s.hub.cluster is not None:
+        s.hub.cluster.muted(room, key, end)
+    when = f" until {until}" if until else ""
+    _tell_user(s, key, f"{s.name} muted you in {room.name}{when}")
     _audit(s, Verb.MUTE, f"{room.name} {cmd.name}", f"until {until}" if until else "")
 
 
@@ -325,9 +344,9 @@ def unmute(s: Session, cmd: Command) -> None:
         raise ProtocolError(ErrorCode.BAD_ARGUMENT, f"{cmd.name} is not muted in {room.name}")
     del room.muted[key]
     s.ok(Verb.UNMUTE, cmd.ref, room.name, cmd.name)
-    target = s.hub.users.get(key)
-    if target is not None and target is not s:
-        target.send(target.enc.notice(f"{s.name} lets you speak in {room.name} again"))
+    if s.hub.cluster is not None:
+        s.hub.cluster.muted(room, key, None, on=False)
+    _tell_user(s, key, f"{s.name} lets you speak in {room.name} again")
     _audit(s, Verb.UNMUTE, f"{room.name} {cmd.name}")
 
 
@@ -354,6 +373,8 @@ def mode(s: Session, cmd: Command) -> None:
         s.ok(Verb.MODE, cmd.ref, room.name, room.modes())
         text = f"{s.name} set {room.name} {change}: {_describe(room)}"
         s.hub._tell(room.members.values(), s, lambda enc: enc.notice(text))
+        if s.hub.cluster is not None and room.remote:
+            s.hub.cluster.notice(text, room=room)
         _audit(s, Verb.MODE, room.name, change)
 
     _change_room(s, room, Verb.MODE, cmd.ref, apply, done)
@@ -397,12 +418,21 @@ def _listed(s: Session, cmd: Command, which: str, add: bool, told: str) -> None:
 
     def done() -> None:
         s.ok(cmd.verb, cmd.ref, room.name, cmd.name)
-        target = s.hub.users.get(key)
-        if target is not None and target is not s:
-            target.send(target.enc.notice(told.format(room=room.name, by=s.name)))
+        _tell_user(s, key, told.format(room=room.name, by=s.name))
         _audit(s, cmd.verb, f"{room.name} {cmd.name}")
 
     _change_room(s, room, cmd.verb, cmd.ref, apply, done)
+
+
+def _tell_user(s: Session, key: str, text: str) -> None:
+    """A NOTICE to the user with that name key, on this node or another (not to ``s``)."""
+    hub = s.hub
+    target = hub.users.get(key)
+    if target is not None:
+        if target is not s:
+            target.send(target.enc.notice(text))
+    elif hub.cluster is not None and key in hub.cluster.users:
+        hub.cluster.notice(text, key=key)
 
 
 def _change_room(
