@@ -21,14 +21,17 @@ the folded name's UTF-8 in hex, value = JSON ``{"name", "node"}``.
   does), the room-visible events (JOIN, LEAVE, QUIT, NICK, TOPIC, room
   modes) go into the history stream on ``tertulia.msg.ev``: every node
   hears them at their place among the room messages, so every member sees
-  one order.  The rest (who is on a node, beats, private messages) is on
+  one order.  The rest (hello, want, beats, private messages) is on
   plain NATS subjects, not stored: ``tertulia.ev`` for everyone,
   ``tertulia.node.<node>`` for one node.  Every node says
   ``beat`` each :data:`BEAT` seconds; one silent for :data:`SILENCE` seconds,
   or that says ``bye``, is reported lost (its users quit).  A node that
   starts says ``hello`` and every other one answers with its state (its
   users and their rooms); a node heard from for the first time is asked
-  for its state (``want``).
+  for its state (``want``).  Once ordered, that answer goes into the
+  stream too, addressed to the node that asked, so that it never overtakes
+  the events the answering node stored before it (a JOIN known from a state
+  would be taken for a repeat, and its line lost).
 """
 
 from __future__ import annotations
@@ -287,6 +290,24 @@ class NatsBus:
         """Queue an event for one node."""
         self._emit(self.node_prefix + node, event)
 
+    def _answer(self, node: str) -> None:
+        """Tell ``node`` this node's state: its users and their rooms.
+
+        Ordered with a stream, the answer goes into the stream, addressed to
+        ``node`` (the others drop it): it comes there after every event this
+        node put in the stream before, so ``node`` hears a user's JOIN
+        before the state that holds its effect.  On a plain subject the
+        answer could overtake that JOIN, and ``node`` would then take the
+        JOIN for one it knew already and show its users no JOIN line.
+        """
+        items = self._state() if self._state is not None else []
+        if self._stream is None:
+            for item in items:
+                self.send(node, item)
+        elif not self._closed:
+            for item in items:
+                self._stream.publish_event(self._encode(item, to=node), _ignore)
+
     def ask(self, node: str, event: ClusterEvent, done: Answered) -> None:
         """Send an event to one node as a request; ``done`` gets its answer or None."""
         if self._closed or self._nc is None:
@@ -321,9 +342,11 @@ class NatsBus:
         self._events.append((subject, self._encode(event)))
         self._events_wake.set()
 
-    def _encode(self, event: ClusterEvent) -> bytes:
+    def _encode(self, event: ClusterEvent, to: str = "") -> bytes:
         fields = {f: getattr(event, f) for f in _FIELDS if getattr(event, f)}
         fields["node"] = self.node
+        if to:
+            fields["to"] = to  # for that node only (a state answer in the stream)
         return json.dumps(fields, ensure_ascii=False).encode()
 
     async def _announce_loop(self) -> None:
@@ -371,7 +394,7 @@ class NatsBus:
             logger.warning("bus %s: bad event %r", self.description, data[:100])
             return None
         node = event.node
-        if not node or node == self.node:
+        if not node or node == self.node or fields.get("to", self.node) != self.node:
             return None
         kind = event.kind
         known = node in self.nodes
@@ -384,8 +407,7 @@ class NatsBus:
         if kind == _HOLDS:
             return "yes" if self.holds(event.key) else "no"
         if kind in (_HELLO, _WANT):
-            for item in self._state() if self._state is not None else []:
-                self.send(node, item)
+            self._answer(node)
             if kind == _WANT:
                 return None
         if not known and kind != _HELLO:
