@@ -94,6 +94,9 @@ _HOLDS = "holds"
 HOLDS_TIMEOUT: Final = 1.0
 #: A barrier's mark in the stream (see NatsBus.barrier); heard and dropped.
 _MARK = "mark"
+#: A node's state in the stream: up to STATE_BATCH events in one (``items``).
+_STATE = "state"
+STATE_BATCH: Final = 500
 #: The kinds that go into the stream, in order with the room messages.
 ORDERED: Final = frozenset(
     {
@@ -304,9 +307,13 @@ class NatsBus:
         if self._stream is None:
             for item in items:
                 self.send(node, item)
-        elif not self._closed:
-            for item in items:
-                self._stream.publish_event(self._encode(item, to=node), _ignore)
+            return
+        for first in range(0, len(items), STATE_BATCH):  # a few stream writes, not one each
+            if self._closed:
+                return
+            batch = [_fields(item) for item in items[first : first + STATE_BATCH]]
+            payload = {"kind": _STATE, "node": self.node, "to": node, "items": batch}
+            self._stream.publish_event(json.dumps(payload, ensure_ascii=False).encode(), _ignore)
 
     def ask(self, node: str, event: ClusterEvent, done: Answered) -> None:
         """Send an event to one node as a request; ``done`` gets its answer or None."""
@@ -342,11 +349,9 @@ class NatsBus:
         self._events.append((subject, self._encode(event)))
         self._events_wake.set()
 
-    def _encode(self, event: ClusterEvent, to: str = "") -> bytes:
-        fields = {f: getattr(event, f) for f in _FIELDS if getattr(event, f)}
+    def _encode(self, event: ClusterEvent) -> bytes:
+        fields = _fields(event)
         fields["node"] = self.node
-        if to:
-            fields["to"] = to  # for that node only (a state answer in the stream)
         return json.dumps(fields, ensure_ascii=False).encode()
 
     async def _announce_loop(self) -> None:
@@ -389,7 +394,7 @@ class NatsBus:
             fields = json.loads(data)
             if not isinstance(fields, dict):
                 raise TypeError("not an object")
-            event = ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS})
+            event = _event(fields, str(fields.get("node", "")))
         except (ValueError, TypeError):
             logger.warning("bus %s: bad event %r", self.description, data[:100])
             return None
@@ -414,6 +419,16 @@ class NatsBus:
             self.send(node, ClusterEvent(_WANT))
         if kind in (_HELLO, _BEAT, _WANT, _MARK):
             return None
+        if kind == _STATE:
+            items = fields.get("items")
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict):
+                    self._tell(_event(item, node))
+            return None
+        return self._tell(event)
+
+    def _tell(self, event: ClusterEvent) -> str | None:
+        """Hand an event to the listener; a failure there is logged, not raised."""
         if self._listener is not None:
             try:
                 return self._listener(event)
@@ -626,6 +641,16 @@ class NatsBus:
             for key in list(self.owned):
                 self._queue.append((_Op.KEEP, key, "", None))
             self._wake.set()
+
+
+def _fields(event: ClusterEvent) -> dict[str, Any]:
+    """An event's non-empty fields, as JSON carries them."""
+    return {f: getattr(event, f) for f in _FIELDS if getattr(event, f)}
+
+
+def _event(fields: dict[str, Any], node: str) -> ClusterEvent:
+    """An event from its JSON fields, said by ``node``."""
+    return ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS if f != "node"}, node=node)
 
 
 def _ignore(result: object) -> None:
