@@ -141,3 +141,43 @@ def test_fresh_two_node_clusters_answer_at_once_and_show_the_join(
         finally:
             first.stop()
             second.stop()
+
+
+def test_a_large_state_arrives_whole_and_in_order(
+    nats_server: NatsServer, nats_prefix: str
+) -> None:
+    """1,201 users and rooms (three batches of at most 500 events): all heard, in order."""
+    count = 1201
+
+    async def run() -> list[ClusterEvent]:
+        url = nats_server.url
+        stores = [NatsStore(url, prefix=nats_prefix) for _ in range(2)]
+        buses = [NatsBus(url, prefix=nats_prefix) for _ in range(2)]
+        for store, bus in zip(stores, buses, strict=True):
+            await store.open()
+            await bus.open()
+            bus.order_with(store)
+        a, b = buses
+        heard: list[ClusterEvent] = []
+        state = [
+            ClusterEvent(IN_ROOM, key=f"u{i}", name=f"U{i}", color="#00aa00", room="#general")
+            for i in range(count)
+        ]
+        a.attach(heard.append, list)
+        b.attach(lambda event: None, lambda: state)
+        try:
+            b.hear(json.dumps({"kind": "want", "node": a.node}).encode())
+            deadline = time.monotonic() + TIMEOUT
+            while sum(e.kind == IN_ROOM for e in heard) < count:
+                assert time.monotonic() < deadline, len(heard)
+                await asyncio.sleep(0.02)
+            return heard
+        finally:
+            for bus in buses:
+                await bus.close()
+            for store in stores:
+                await store.close()
+
+    heard = [e for e in asyncio.run(run()) if e.kind == IN_ROOM]
+    assert [e.key for e in heard] == [f"u{i}" for i in range(count)]
+    assert {e.node for e in heard} != {""}
