@@ -124,3 +124,33 @@ def test_tertulia_cluster_gives_each_page_the_other_nodes(tmp_path: Path,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_back_on_a_server_that_still_holds_the_name_the_page_waits_for_it(
+        tmp_path: Path, open_tab: OpenTab) -> None:
+    """Two servers that share nothing; B still holds Ana for another connection: the
+    page says it waits for the name, and is back as Ana once it is free (no login form)."""
+    a, b = (ServerThread(server_config(tmp_path / name, rate=0), http=True)
+            for name in ("a", "b"))
+    a.config = replace(a.config, web_servers=f"ws://127.0.0.1:{b.http_port}/ws")
+    b.config = replace(b.config, web_servers=f"ws://127.0.0.1:{a.http_port}/ws")
+    b.start()
+    try:
+        a.start()
+        with Client(b.port) as holder:
+            holder.identify("Ana")
+            ana = open_tab(f"http://127.0.0.1:{a.http_port}/")
+            login(ana, "Ana")
+            a.stop()
+            expect(ana.page.locator("#status")).to_contain_text(
+                "still held for the lost connection", timeout=MS * 3)
+            expect(ana.page.locator("#login")).to_be_hidden()
+            holder.send("@<- QUIT")
+            assert holder.closed()
+            moved = f"Connected to another server: ws://127.0.0.1:{b.http_port}/ws"
+            expect(ana.page.locator(".system .text", has_text=moved)).to_have_count(
+                1, timeout=MS * 3)
+        assert_clean(ana, allow=r"WebSocket connection to .* failed")
+    finally:
+        a.stop()
+        b.stop()

@@ -137,6 +137,30 @@ def test_the_client_moves_to_the_next_server_when_the_first_dies(
         client.kill()
 
 
+def test_back_on_a_server_that_still_holds_the_name_the_client_waits_for_it(
+        servers: list[ServerThread], tmp_path: Path) -> None:
+    """B still holds Ana (for a connection it has not seen drop yet): the client says it
+    waits, tries again, and is back as Ana once the name is free, not refused."""
+    a = start(servers, tmp_path / "a")
+    b = start(servers, tmp_path / "b")
+    holder = Client(b.port)
+    holder.identify("Ana")
+    client = PlainProcess("--server", f"127.0.0.1:{a.port},127.0.0.1:{b.port}",
+                          "--name", "Ana")
+    try:
+        client.until(r"^@-> OK IDENTIFY Ana #")
+        a.stop()
+        client.err_until(r"the name Ana is still held for the lost connection; waiting for it$")
+        holder.send("@<- QUIT")
+        assert holder.closed()
+        client.err_until(r"^tertulia: back as Ana$")
+        assert client.finish() == 0
+        assert not any("refused" in line for line in client.said)
+    finally:
+        client.kill()
+        holder.close()
+
+
 def test_after_a_restart_the_missed_messages_are_printed_once_each_in_order(
         servers: list[ServerThread], tmp_path: Path) -> None:
     """The server restarts (same store, same port) after 30 messages Ana missed: each is

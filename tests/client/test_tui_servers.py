@@ -59,6 +59,38 @@ def test_the_app_moves_to_the_next_server_and_says_so(tmp_path: Path) -> None:
         b.stop()
 
 
+def test_back_on_a_server_that_still_holds_the_name_the_app_waits_for_it(
+        tmp_path: Path) -> None:
+    """B still holds Ana for another connection: the app says it waits (no name screen)
+    and is back as Ana once that connection quits."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = ServerThread(server_config(tmp_path / "a", rate=0)).start()
+    b = ServerThread(server_config(tmp_path / "b", rate=0)).start()
+    holder = Client(b.port)
+    holder.identify("Ana")
+
+    async def main() -> None:
+        app = TertuliaApp("127.0.0.1", 0, name="Ana", backoff=0.1,
+                          servers=[("127.0.0.1", a.port), ("127.0.0.1", b.port)])
+        async with app.run_test(size=SIZE) as pilot:
+            await identified(pilot, app)
+            await asyncio.to_thread(a.stop)
+            await until(pilot, lambda: has_line(
+                app, "the name Ana is still held for the lost connection; waiting for it"),
+                "the notice that it waits")
+            assert app.name_screen is None
+            holder.send("@<- QUIT")
+            await until(pilot, lambda: app.identified and app.port == b.port, "back on B")
+            assert app.me == "Ana" and app.name_screen is None
+    try:
+        run(main)
+    finally:
+        holder.close()
+        a.stop()
+        b.stop()
+
+
 def test_a_registered_name_asks_for_its_password_masked(tmp_path: Path) -> None:
     """AUTH_REQUIRED: the password is asked for in a masked field; a wrong one is said
     and asked again; Esc goes back to choosing a name; the right one logs in, and is

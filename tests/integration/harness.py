@@ -122,16 +122,6 @@ class ClusterThread(ServerThread):
     def start(self) -> ClusterThread:
         for node in self.nodes:
             node.start()
-        for node in self.nodes:
-            # Ready: a command has gone through the node's barrier.  The first
-            # one on a freshly made stream can take up to the store's 5 s ack
-            # timeout (not understood yet: docs/explanation/cluster.md).
-            with socket.create_connection(("127.0.0.1", node.port), timeout=TIMEOUT) as sock:
-                reader = sock.makefile("rb")
-                reader.readline()  # WELCOME
-                sock.sendall(b"@<- PING ready\n")
-                sock.settimeout(3 * TIMEOUT)
-                assert reader.readline() == b"@-> OK PING ready\n"
         first = self.nodes[0]
         self.server, self._loop, self.http_port = first.server, first._loop, first.http_port
         return self

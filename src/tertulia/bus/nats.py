@@ -27,14 +27,17 @@ the folded name's UTF-8 in hex, value = JSON ``{"name", "node"}``.
   does), the room-visible events (JOIN, LEAVE, QUIT, NICK, TOPIC, room
   modes) go into the history stream on ``tertulia.msg.ev``: every node
   hears them at their place among the room messages, so every member sees
-  one order.  The rest (who is on a node, beats, private messages) is on
+  one order.  The rest (hello, want, beats, private messages) is on
   plain NATS subjects, not stored: ``tertulia.ev`` for everyone,
   ``tertulia.node.<node>`` for one node.  Every node says
   ``beat`` each :data:`BEAT` seconds; one silent for :data:`SILENCE` seconds,
   or that says ``bye``, is reported lost (its users quit).  A node that
   starts says ``hello`` and every other one answers with its state (its
   users and their rooms); a node heard from for the first time is asked
-  for its state (``want``).
+  for its state (``want``).  Once ordered, that answer goes into the
+  stream too, addressed to the node that asked, so that it never overtakes
+  the events the answering node stored before it (a JOIN known from a state
+  would be taken for a repeat, and its line lost).
 """
 
 from __future__ import annotations
@@ -100,6 +103,9 @@ _HOLDS = "holds"
 HOLDS_TIMEOUT: Final = 1.0
 #: A barrier's mark in the stream (see NatsBus.barrier); heard and dropped.
 _MARK = "mark"
+#: A node's state in the stream: up to STATE_BATCH events in one (``items``).
+_STATE = "state"
+STATE_BATCH: Final = 500
 #: The kinds that go into the stream, in order with the room messages.
 ORDERED: Final = frozenset(
     {
@@ -297,6 +303,28 @@ class NatsBus:
         """Queue an event for one node."""
         self._emit(self.node_prefix + node, event)
 
+    def _answer(self, node: str) -> None:
+        """Tell ``node`` this node's state: its users and their rooms.
+
+        Ordered with a stream, the answer goes into the stream, addressed to
+        ``node`` (the others drop it): it comes there after every event this
+        node put in the stream before, so ``node`` hears a user's JOIN
+        before the state that holds its effect.  On a plain subject the
+        answer could overtake that JOIN, and ``node`` would then take the
+        JOIN for one it knew already and show its users no JOIN line.
+        """
+        items = self._state() if self._state is not None else []
+        if self._stream is None:
+            for item in items:
+                self.send(node, item)
+            return
+        for first in range(0, len(items), STATE_BATCH):  # a few stream writes, not one each
+            if self._closed:
+                return
+            batch = [_fields(item) for item in items[first : first + STATE_BATCH]]
+            payload = {"kind": _STATE, "node": self.node, "to": node, "items": batch}
+            self._stream.publish_event(json.dumps(payload, ensure_ascii=False).encode(), _ignore)
+
     def ask(self, node: str, event: ClusterEvent, done: Answered) -> None:
         """Send an event to one node as a request; ``done`` gets its answer or None."""
         if self._closed or self._nc is None:
@@ -332,7 +360,7 @@ class NatsBus:
         self._events_wake.set()
 
     def _encode(self, event: ClusterEvent) -> bytes:
-        fields = {f: getattr(event, f) for f in _FIELDS if getattr(event, f)}
+        fields = _fields(event)
         fields["node"] = self.node
         return json.dumps(fields, ensure_ascii=False).encode()
 
@@ -376,12 +404,12 @@ class NatsBus:
             fields = json.loads(data)
             if not isinstance(fields, dict):
                 raise TypeError("not an object")
-            event = ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS})
+            event = _event(fields, str(fields.get("node", "")))
         except (ValueError, TypeError):
             logger.warning("bus %s: bad event %r", self.description, data[:100])
             return None
         node = event.node
-        if not node or node == self.node:
+        if not node or node == self.node or fields.get("to", self.node) != self.node:
             return None
         kind = event.kind
         known = node in self.nodes
@@ -394,14 +422,23 @@ class NatsBus:
         if kind == _HOLDS:
             return "yes" if self.holds(event.key) else "no"
         if kind in (_HELLO, _WANT):
-            for item in self._state() if self._state is not None else []:
-                self.send(node, item)
+            self._answer(node)
             if kind == _WANT:
                 return None
         if not known and kind != _HELLO:
             self.send(node, ClusterEvent(_WANT))
         if kind in (_HELLO, _BEAT, _WANT, _MARK):
             return None
+        if kind == _STATE:
+            items = fields.get("items")
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict):
+                    self._tell(_event(item, node))
+            return None
+        return self._tell(event)
+
+    def _tell(self, event: ClusterEvent) -> str | None:
+        """Hand an event to the listener; a failure there is logged, not raised."""
         if self._listener is not None:
             try:
                 return self._listener(event)
@@ -634,6 +671,16 @@ class NatsBus:
             for key in list(self.owned):
                 self._queue.append((_Op.KEEP, key, "", None))
             self._wake.set()
+
+
+def _fields(event: ClusterEvent) -> dict[str, Any]:
+    """An event's non-empty fields, as JSON carries them."""
+    return {f: getattr(event, f) for f in _FIELDS if getattr(event, f)}
+
+
+def _event(fields: dict[str, Any], node: str) -> ClusterEvent:
+    """An event from its JSON fields, said by ``node``."""
+    return ClusterEvent(**{f: str(fields.get(f, "")) for f in _FIELDS if f != "node"}, node=node)
 
 
 def _ignore(result: object) -> None:

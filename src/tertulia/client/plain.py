@@ -58,6 +58,8 @@ from tertulia.client.i18n import _
 from tertulia.client.servers import (
     DEFAULT_PORT,
     DEFAULT_TLS_PORT,
+    NAME_RETRY,
+    NAME_WAIT,
     Address,
     Rotation,
     describe,
@@ -347,6 +349,21 @@ class PlainClient:
                 name=name, why=reply.get("message", "")))
             raise GiveUp
 
+    async def _identify_again(self, name: str) -> JsonObject:
+        """IDENTIFY as before the lost connection, waiting a while for the name if the
+        server still holds it for that connection (client.servers.NAME_WAIT)."""
+        deadline = time.monotonic() + NAME_WAIT
+        said = False
+        while True:
+            reply = await self._request("identify", name=name, password=self.password)
+            if reply.get("code") != "NAME_IN_USE" or time.monotonic() >= deadline:
+                return reply
+            if not said:
+                said = True
+                self.problem(_("the name {name} is still held for the lost connection; "
+                               "waiting for it").format(name=name))
+            await asyncio.sleep(NAME_RETRY)
+
     async def _resume(self) -> None:
         """After a reconnection: the same name, the same rooms, the messages missed.
 
@@ -359,7 +376,7 @@ class PlainClient:
         self.idle.set()
         try:
             if self.me is not None:
-                reply = await self._request("identify", name=self.me, password=self.password)
+                reply = await self._identify_again(self.me)
                 if reply.get("type") != "ok":
                     for line in text_lines(reply, self.colors):
                         self.show(line)

@@ -9,7 +9,11 @@ a:3000,b:3000``); both clients go through them with a :class:`Rotation`:
   round: 1 s, then doubling up to 30 s;
 * a connection that drops counts as a failure, unless it stayed up for
   :data:`STABLE` seconds: then the count and the delay start again.  So
-  servers that accept and drop at once are tried once a round, not hammered.
+  servers that accept and drop at once are tried once a round, not hammered;
+* back on a server, the name of the lost connection may still be held for
+  it a few seconds (the server has not noticed yet, or on a cluster the dead
+  node's claim has not lapsed): ``NAME_IN_USE`` is tried again every
+  :data:`NAME_RETRY` seconds for :data:`NAME_WAIT` seconds before it counts.
 
 Pure: no I/O; the caller sleeps the waits it is given.
 """
@@ -28,6 +32,10 @@ DEFAULT_PORT = 3000
 DEFAULT_TLS_PORT = 3001
 #: Seconds a connection must stay up for the reconnection delay to start again.
 STABLE = 10.0
+#: After a reconnection, seconds during which NAME_IN_USE for one's own name is
+#: tried again (every NAME_RETRY seconds): the lost connection may still hold it.
+NAME_WAIT = 10.0
+NAME_RETRY = 1.0
 
 Address = tuple[str, int]
 

@@ -122,11 +122,24 @@ const conn = new Connection([wsUrl(window.location)], {
   onClose: (info) => closed(info),
 });
 
+/** Seconds during which, back after a lost connection, our own name is asked again
+ * while the server still holds it for that connection (as the other clients do). */
+const NAME_WAIT = 10;
+
 async function identify() {
   setStatus(t("connecting"));
   const name = state.me || $("name").value.trim();
-  const reply = await conn.request("identify", { name, password: state.password || undefined });
-  if (reply === null) return;
+  const deadline = Date.now() + NAME_WAIT * 1000;
+  let reply;
+  for (;;) {
+    reply = await conn.request("identify", { name, password: state.password || undefined });
+    if (reply === null) return;
+    const resuming = state.everConnected && name === state.me;
+    if (reply.code !== "NAME_IN_USE" || !resuming || Date.now() >= deadline) break;
+    setStatus(t("nameStillHeld"));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (!conn.open) return;
+  }
   if (reply.type !== "ok") {
     refused(reply);
     return;

@@ -102,6 +102,8 @@ class TertuliaApp(App[int]):
         self.current = ""
         self.quitting = False
         self.identified = False
+        #: True once identified on some connection (then a name refused may be our own).
+        self.was_identified = False
         self.name_wanted: asyncio.Future[str | None] | None = None
         self.name_screen: NameScreen | None = None
         self._ctrl_c_at = -1e9

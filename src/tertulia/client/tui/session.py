@@ -12,12 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from typing import TYPE_CHECKING, Any
 
 from tertulia.client.connection import Connection, ConnectionClosed, JsonObject, ServerRefused
 from tertulia.client.i18n import _
 from tertulia.client.plain import untrusted
-from tertulia.client.servers import Address, Rotation, describe, failure
+from tertulia.client.servers import (
+    NAME_RETRY,
+    NAME_WAIT,
+    Address,
+    Rotation,
+    describe,
+    failure,
+)
 from tertulia.client.tui.events import apply_event
 from tertulia.client.tui.model import GENERAL, Entry
 from tertulia.client.tui.render import ERROR_STYLE, message_entry, notice
@@ -114,6 +122,9 @@ async def _login(app: TertuliaApp, conn: Connection) -> None:
     reason = ""
     name = app.me or None
     password = app.password
+    # Back after a lost connection: the server may still hold the name for it.
+    wait_until = time.monotonic() + NAME_WAIT if app.was_identified else 0.0
+    said = False
     while True:
         while name is None:
             name = await _ask(app, reason)
@@ -121,6 +132,13 @@ async def _login(app: TertuliaApp, conn: Connection) -> None:
         if reply.get("type") == "ok":
             break
         code = reply.get("code")
+        if code == "NAME_IN_USE" and name == app.me and time.monotonic() < wait_until:
+            if not said:
+                said = True
+                app.tell(_("the name {name} is still held for the lost connection; "
+                           "waiting for it").format(name=name), ERROR_STYLE)
+            await asyncio.sleep(NAME_RETRY)
+            continue
         if code in ("AUTH_REQUIRED", "AUTH_FAILED"):
             # A registered name: its password, asked (masked) until right or Esc.
             why = _("Wrong password.") if code == "AUTH_FAILED" else ""
@@ -133,7 +151,7 @@ async def _login(app: TertuliaApp, conn: Connection) -> None:
     app.password = password
     app.me = str(reply.get("name", name))
     app.my_color = str(reply.get("color", ""))
-    app.identified = True
+    app.identified = app.was_identified = True
     if app.name_screen is not None:
         app.name_screen = None
         app.pop_screen()

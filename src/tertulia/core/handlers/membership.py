@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 
 from tertulia.core.handlers import offline
@@ -82,51 +82,47 @@ def take(
     ``before`` and ``after`` run just before and after :func:`claim`, only
     if the name is given (an account login sets the session's account).
     """
+    taking = _Taking(name, key, color, ref, before, after)
     hub = s.hub
     if not hub.shared_names:
-        _claim_between(s, name, key, color, ref, before, after)
+        taking.give(s)
         return
     assert hub.bus is not None
     s.hold()
-    hub.bus.claim(key, name, partial(_taken, s, name, key, color, ref, before, after))
+    hub.bus.claim(key, name, partial(_taken, s, taking))
 
 
-def _claim_between(
-    s: Session,
-    name: str,
-    key: str,
-    color: str | None,
-    ref: Ref,
-    before: Callable[[], None] | None,
-    after: Callable[[], None] | None,
-) -> None:
-    if before is not None:
-        before()
-    claim(s, name, key, color, ref)
-    if after is not None:
-        after()
+@dataclass(frozen=True, slots=True)
+class _Taking:
+    """An IDENTIFY that waits for its name (see :func:`take`)."""
+
+    name: str
+    key: str
+    color: str | None
+    ref: Ref
+    before: Callable[[], None] | None
+    after: Callable[[], None] | None
+
+    def give(self, s: Session) -> None:
+        if self.before is not None:
+            self.before()
+        claim(s, self.name, self.key, self.color, self.ref)
+        if self.after is not None:
+            self.after()
 
 
-def _taken(
-    s: Session,
-    name: str,
-    key: str,
-    color: str | None,
-    ref: Ref,
-    before: Callable[[], None] | None,
-    after: Callable[[], None] | None,
-    result: bool | StoreUnavailable,
-) -> None:
+def _taken(s: Session, taking: _Taking, result: bool | StoreUnavailable) -> None:
     hub = s.hub
     assert hub.bus is not None
+    name, ref = taking.name, taking.ref
     try:
-        if s.closed or s.name is not None or key in hub.users:
+        if s.closed or s.name is not None or taking.key in hub.users:
             if result is True:
-                hub.bus.release(key)
+                hub.bus.release(taking.key)
             if not s.closed:
                 s.error(ErrorCode.NAME_IN_USE, f"{name} is taken", Verb.IDENTIFY, ref)
         elif result is True:
-            _claim_between(s, name, key, color, ref, before, after)
+            taking.give(s)
         elif result is False:
             s.error(
                 ErrorCode.NAME_IN_USE,
