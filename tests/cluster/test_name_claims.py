@@ -3,7 +3,8 @@
 * A claim found lapsed at a keep-alive (gone from the bucket: its node was
   cut off longer than the TTL) is claimed again if no one took it
   meanwhile, and let go if someone did.
-* ``patiently`` tries again only on the refusals of a forming NATS cluster.
+* ``patiently`` tries again only on the refusals and time-outs of a forming
+  NATS cluster.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import time
 
 import nats
+import nats.errors
 import nats.js.errors
 import pytest
 
@@ -72,6 +74,16 @@ def test_patiently_tries_again_only_while_a_cluster_forms() -> None:
             return "placed"
 
         assert await patiently(forming, TIMEOUT) == "placed" and calls == 3
+
+        async def slow() -> str:
+            nonlocal calls
+            calls += 1
+            if calls < 2:
+                raise nats.errors.TimeoutError
+            return "created"
+
+        calls = 0
+        assert await patiently(slow, TIMEOUT) == "created" and calls == 2
 
         async def refused() -> str:
             nonlocal calls

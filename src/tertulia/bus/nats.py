@@ -224,9 +224,7 @@ class NatsBus:
                     storage=StorageType.FILE,
                     replicas=self._replicas,
                 )
-                self._kv = await patiently(
-                    lambda: js.create_key_value(config=config), self._connect_timeout
-                )
+                self._kv = await patiently(lambda: js.create_key_value(config=config))
         except NATS_ERRORS as exc:
             with contextlib.suppress(Exception):
                 await self._nc.close()

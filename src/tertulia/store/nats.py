@@ -128,13 +128,18 @@ NATS_ERRORS: Final = (nats.errors.Error, OSError, asyncio.TimeoutError)
 #: no suitable peers for placement (10005), JetStream temporarily
 #: unavailable (10008).
 TRANSIENT: Final = frozenset({10005, 10008})
+#: Seconds a node waits for a forming NATS cluster to create its stream and
+#: buckets (creating one with three replicas waits for its RAFT group to
+#: elect a leader: seconds on a loaded machine).
+PATIENCE: Final = 20.0
 
 _T = TypeVar("_T")
 
 
-async def patiently(op: Callable[[], Awaitable[_T]], seconds: float) -> _T:
-    """``await op()``, again every quarter second while JetStream refuses it
-    with a :data:`TRANSIENT` error, for up to ``seconds``; then the error stands."""
+async def patiently(op: Callable[[], Awaitable[_T]], seconds: float = PATIENCE) -> _T:
+    """``await op()`` (a creation, safe to repeat), again every quarter second
+    while JetStream refuses it with a :data:`TRANSIENT` error or does not
+    answer in time, for up to ``seconds``; then the error stands."""
     deadline = time.monotonic() + seconds
     while True:
         try:
@@ -143,6 +148,10 @@ async def patiently(op: Callable[[], Awaitable[_T]], seconds: float) -> _T:
             if exc.err_code not in TRANSIENT or time.monotonic() >= deadline:
                 raise
             logger.info("NATS: %s; trying again", exc.description)
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+            logger.info("NATS: no answer in time; trying again")
         await asyncio.sleep(0.25)
 
 _Done = Callable[[Any], None]
@@ -1211,7 +1220,7 @@ class NatsStore:
         try:
             info = await js.stream_info(self.stream)
         except nats.js.errors.NotFoundError:
-            info = await patiently(lambda: js.add_stream(config), self._connect_timeout)
+            info = await patiently(lambda: js.add_stream(config))
         else:
             if info.config.max_msgs_per_subject != self._history_per_room:
                 info = await js.update_stream(config)
@@ -1278,7 +1287,7 @@ class NatsStore:
                 num_replicas=self._replicas,
                 allow_direct=True,
             )
-            await patiently(lambda: js.add_stream(config), self._connect_timeout)
+            await patiently(lambda: js.add_stream(config))
 
     async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
         """An ordered consumer over the whole stream from sequence ``start``."""
@@ -1324,8 +1333,7 @@ class NatsStore:
             return await patiently(
                 lambda: js.create_key_value(
                     bucket=name, history=1, replicas=self._replicas, storage=StorageType.FILE
-                ),
-                self._connect_timeout,
+                )
             )
 
     async def _read_bucket(self, kv: KeyValue, name: str) -> list[tuple[str, dict[str, Any]]]:
