@@ -170,6 +170,8 @@ def test_passwords_never_reach_the_log(make_server: Callable[..., ServerThread],
         assert reply(ana, "@<- REGISTER first-Secret-1") == "@-> OK REGISTER Ana"
         assert reply(ana, "@<- PASSWORD first-Secret-1 second-Secret-2") == "@-> OK PASSWORD Ana"
         assert reply(ana, "@<- PASSWORD wrong-Secret-3 x-Secret-4").startswith("@-> ERR ")
+        ana.send("@<- QUIT")  # the name is free once the server has seen this
+        assert ana.closed()
     with Client(server.port) as again:
         err_explained(again, "@<- IDENTIFY Ana wrong-Secret-5", "AUTH_FAILED")
         ident(again, "Ana", "second-Secret-2")
