@@ -179,5 +179,8 @@ def test_a_large_state_arrives_whole_and_in_order(
                 await store.close()
 
     heard = [e for e in asyncio.run(run()) if e.kind == IN_ROOM]
-    assert [e.key for e in heard] == [f"u{i}" for i in range(count)]
-    assert {e.node for e in heard} != {""}
+    # A may also have asked by itself (on first hearing B): each answer whole, in order.
+    assert len(heard) % count == 0, len(heard)
+    for first in range(0, len(heard), count):
+        assert [e.key for e in heard[first : first + count]] == [f"u{i}" for i in range(count)]
+    assert "" not in {e.node for e in heard}

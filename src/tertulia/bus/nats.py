@@ -94,6 +94,10 @@ KEEP: Final = 2.0
 BEAT: Final = 1.0
 #: Seconds of silence after which a node is taken for dead.
 SILENCE: Final = 3.5
+#: Seconds of silence after which a node that no longer answers (no subscriber
+#: in NATS) is taken for gone, and its claims taken over: more than a beat, so
+#: that a node moving to another NATS server (a fraction of a second) keeps them.
+GONE_AFTER: Final = 1.5
 
 # Bus-level kinds (never handed to the listener).
 _HELLO, _WANT, _BEAT, _BYE = "hello", "want", "beat", "bye"
@@ -213,18 +217,22 @@ class NatsBus:
         """
         self._nc = await connect(self.servers, self._connect_timeout, "tertulia-bus")
         js = self._nc.jetstream(timeout=self._timeout)
-        try:
+        config = KeyValueConfig(
+            bucket=self.bucket,
+            history=1,
+            ttl=self._ttl,
+            storage=StorageType.FILE,
+            replicas=self._replicas,
+        )
+
+        async def bucket() -> KeyValue:  # looked up, or made; both safe to repeat
             try:
-                self._kv = await js.key_value(self.bucket)
+                return await js.key_value(self.bucket)
             except nats.js.errors.BucketNotFoundError:
-                config = KeyValueConfig(
-                    bucket=self.bucket,
-                    history=1,
-                    ttl=self._ttl,
-                    storage=StorageType.FILE,
-                    replicas=self._replicas,
-                )
-                self._kv = await patiently(lambda: js.create_key_value(config=config))
+                return await js.create_key_value(config=config)
+
+        try:
+            self._kv = await patiently(bucket)
         except NATS_ERRORS as exc:
             with contextlib.suppress(Exception):
                 await self._nc.close()
@@ -564,8 +572,9 @@ class NatsBus:
         """A claim found in place: take it if its node is gone or has let it go.
 
         The node named in the claim is asked (:data:`_HOLDS`).  No node to
-        answer (NATS knows no subscriber: it died) or ``no`` (its user quit
-        and the deletion is on its way) makes the claim stale, and it is
+        answer (NATS knows no subscriber: it died) and not heard from for
+        :data:`GONE_AFTER` seconds, or ``no`` (its user quit and the deletion
+        is on its way), makes the claim stale, and it is
         replaced with a compare-and-set on its revision, so that of several
         nodes taking it over at once exactly one wins.  Returns the new
         revision, or None when the name is in use.
@@ -599,7 +608,10 @@ class NatsBus:
         try:
             reply = await self._nc.request(self.node_prefix + holder, ask, HOLDS_TIMEOUT)
         except nats.errors.NoRespondersError:
-            return False  # no such node any more: its claims are stale
+            # No subscriber: the node is dead, or moving to another NATS
+            # server.  Only one silent for a while is taken for dead.
+            heard = self.nodes.get(holder)
+            return heard is not None and time.monotonic() - heard < GONE_AFTER
         except NATS_ERRORS:
             return True
         return reply.data != b"no"

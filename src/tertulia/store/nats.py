@@ -1327,14 +1327,15 @@ class NatsStore:
                 await asyncio.sleep(0.25)
 
     async def _bucket(self, js: JetStreamContext, name: str) -> KeyValue:
-        try:
-            return await js.key_value(name)
-        except nats.js.errors.BucketNotFoundError:
-            return await patiently(
-                lambda: js.create_key_value(
+        async def bucket() -> KeyValue:  # looked up, or made; both safe to repeat
+            try:
+                return await js.key_value(name)
+            except nats.js.errors.BucketNotFoundError:
+                return await js.create_key_value(
                     bucket=name, history=1, replicas=self._replicas, storage=StorageType.FILE
                 )
-            )
+
+        return await patiently(bucket)
 
     async def _read_bucket(self, kv: KeyValue, name: str) -> list[tuple[str, dict[str, Any]]]:
         """Every live key of a bucket with its JSON value (bad entries are logged, skipped)."""
