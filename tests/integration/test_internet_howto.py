@@ -34,6 +34,7 @@ def test_backup_while_running_restores_messages_and_bans(
     writer = dial(server)
     writer.identify("Writer")
     stop = threading.Event()
+    writing = threading.Event()
 
     def keep_writing() -> None:  # the backup runs while messages are being stored
         n = 0
@@ -41,9 +42,12 @@ def test_backup_while_running_restores_messages_and_bans(
             writer.send(f"@<- SAY #general m{n}")
             writer.expect("@-> OK SAY #general")
             n += 1
+            if n == 20:
+                writing.set()
 
     thread = threading.Thread(target=keep_writing)
     thread.start()
+    assert writing.wait(TIMEOUT), "the writer stored nothing"  # some are stored before it
     db = Path(server.config.db_path)
     copy = tmp_path / "backup" / "tertulia-copy.db"
     copy.parent.mkdir()
