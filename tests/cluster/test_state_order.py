@@ -12,8 +12,10 @@ two-node cluster).  Real stores and buses on the session's nats-server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from tertulia.bus.nats import NatsBus
@@ -27,21 +29,32 @@ from tests.timing import TIMEOUT
 ROUNDS = 20
 
 
-async def _heard_on_a(url: str, prefix: str) -> list[ClusterEvent]:
-    """What node A's listener is told while B's users join and A keeps asking B."""
+@contextlib.asynccontextmanager
+async def two_nodes(url: str, prefix: str) -> AsyncIterator[tuple[NatsBus, NatsBus]]:
+    """The stores and buses of two nodes on one NATS prefix, each bus ordered with its store."""
     stores = [NatsStore(url, prefix=prefix) for _ in range(2)]
     buses = [NatsBus(url, prefix=prefix) for _ in range(2)]
     for store, bus in zip(stores, buses, strict=True):
         await store.open()
         await bus.open()
         bus.order_with(store)
-    a, b = buses
-    heard: list[ClusterEvent] = []
-    members: list[ClusterEvent] = []
-    a.attach(heard.append, list)
-    b.attach(lambda event: None, lambda: list(members))
-    want = json.dumps({"kind": "want", "node": a.node}).encode()
     try:
+        yield buses[0], buses[1]
+    finally:
+        for bus in buses:
+            await bus.close()
+        for store in stores:
+            await store.close()
+
+
+async def _heard_on_a(url: str, prefix: str) -> list[ClusterEvent]:
+    """What node A's listener is told while B's users join and A keeps asking B."""
+    async with two_nodes(url, prefix) as (a, b):
+        heard: list[ClusterEvent] = []
+        members: list[ClusterEvent] = []
+        a.attach(heard.append, list)
+        b.attach(lambda event: None, lambda: list(members))
+        want = json.dumps({"kind": "want", "node": a.node}).encode()
         for i in range(ROUNDS):
             name = f"U{i}"
             fields = {"key": name.lower(), "name": name, "color": "#00aa00", "room": "#general"}
@@ -53,11 +66,6 @@ async def _heard_on_a(url: str, prefix: str) -> list[ClusterEvent]:
             assert time.monotonic() < deadline, heard
             await asyncio.sleep(0.02)
         return heard
-    finally:
-        for bus in buses:
-            await bus.close()
-        for store in stores:
-            await store.close()
 
 
 def test_a_state_answer_comes_after_the_joins_it_holds(
@@ -77,21 +85,13 @@ def test_a_state_answer_is_for_the_node_that_asked_only(
     """A third node hears the answer in the stream but does not take it."""
 
     async def run() -> list[ClusterEvent]:
-        url = nats_server.url
-        stores = [NatsStore(url, prefix=nats_prefix) for _ in range(2)]
-        buses = [NatsBus(url, prefix=nats_prefix) for _ in range(2)]
-        for store, bus in zip(stores, buses, strict=True):
-            await store.open()
-            await bus.open()
-            bus.order_with(store)
-        b, c = buses
-        heard: list[ClusterEvent] = []
-        fields = {"key": "zoe", "name": "Zoe", "color": "#00aa00", "room": "#general"}
-        # B's state holds Zoe for its first answer only: the one to another node
-        # (C, asking B itself once it hears from it, is answered with nobody).
-        answers = iter([[ClusterEvent(IN_ROOM, **fields)]])
-        b.attach(lambda event: None, lambda: next(answers, []))
-        try:
+        async with two_nodes(nats_server.url, nats_prefix) as (b, c):
+            heard: list[ClusterEvent] = []
+            fields = {"key": "zoe", "name": "Zoe", "color": "#00aa00", "room": "#general"}
+            # B's state holds Zoe for its first answer only: the one to another node
+            # (C, asking B itself once it hears from it, is answered with nobody).
+            answers = iter([[ClusterEvent(IN_ROOM, **fields)]])
+            b.attach(lambda event: None, lambda: next(answers, []))
             b.hear(json.dumps({"kind": "want", "node": "someone-else"}).encode())
             c.attach(heard.append, list)
             done = asyncio.get_running_loop().create_future()
@@ -101,11 +101,6 @@ def test_a_state_answer_is_for_the_node_that_asked_only(
             c.barrier(lambda: marked.set_result(None))  # C has applied it all
             await asyncio.wait_for(marked, TIMEOUT)
             return heard
-        finally:
-            for bus in buses:
-                await bus.close()
-            for store in stores:
-                await store.close()
 
     assert [e for e in asyncio.run(run()) if e.kind == IN_ROOM] == []
 
@@ -150,33 +145,20 @@ def test_a_large_state_arrives_whole_and_in_order(
     count = 1201
 
     async def run() -> list[ClusterEvent]:
-        url = nats_server.url
-        stores = [NatsStore(url, prefix=nats_prefix) for _ in range(2)]
-        buses = [NatsBus(url, prefix=nats_prefix) for _ in range(2)]
-        for store, bus in zip(stores, buses, strict=True):
-            await store.open()
-            await bus.open()
-            bus.order_with(store)
-        a, b = buses
-        heard: list[ClusterEvent] = []
-        state = [
-            ClusterEvent(IN_ROOM, key=f"u{i}", name=f"U{i}", color="#00aa00", room="#general")
-            for i in range(count)
-        ]
-        a.attach(heard.append, list)
-        b.attach(lambda event: None, lambda: state)
-        try:
+        async with two_nodes(nats_server.url, nats_prefix) as (a, b):
+            heard: list[ClusterEvent] = []
+            state = [
+                ClusterEvent(IN_ROOM, key=f"u{i}", name=f"U{i}", color="#00aa00", room="#general")
+                for i in range(count)
+            ]
+            a.attach(heard.append, list)
+            b.attach(lambda event: None, lambda: state)
             b.hear(json.dumps({"kind": "want", "node": a.node}).encode())
             deadline = time.monotonic() + TIMEOUT
             while sum(e.kind == IN_ROOM for e in heard) < count:
                 assert time.monotonic() < deadline, len(heard)
                 await asyncio.sleep(0.02)
             return heard
-        finally:
-            for bus in buses:
-                await bus.close()
-            for store in stores:
-                await store.close()
 
     heard = [e for e in asyncio.run(run()) if e.kind == IN_ROOM]
     # A may also have asked by itself (on first hearing B): each answer whole, in order.
