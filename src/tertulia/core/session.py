@@ -276,13 +276,20 @@ class Session:
             return True
         self.bad_in_row = 0
         handler = self.hub.handlers[verb]
+        synced, self.synced = self.synced, False
         try:
             handler(self, command)
         except ProtocolError as exc:
             if self.inflight:
                 # A SAY/ME refused before it posted (NOT_IN_ROOM): nothing changed,
                 # so run it again after the chat lines before it, for its ERR's turn.
+                self.synced = synced
                 return False
+            if cluster is not None and not synced and exc.code is ErrorCode.FORBIDDEN:
+                # A room's +m or a mute may have been lifted on another node just
+                # before this line: refuse it only once the cluster's barrier is
+                # passed (a chat line that goes through never waits for it).
+                return self._barrier(cluster.bus) and self._run(line, over_rate)
             self.error(exc.code, exc.message, verb, command.ref)
         return True
 

@@ -89,7 +89,14 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+)
 from nats.js.kv import KeyValue
 
 from tertulia.core.ports import (
@@ -1217,13 +1224,16 @@ class NatsStore:
             num_replicas=self._replicas,
             allow_direct=True,
         )
-        try:
-            info = await js.stream_info(self.stream)
-        except nats.js.errors.NotFoundError:
-            info = await patiently(lambda: js.add_stream(config))
-        else:
-            if info.config.max_msgs_per_subject != self._history_per_room:
-                info = await js.update_stream(config)
+
+        async def stream() -> StreamInfo:  # looked up, or made; both safe to repeat
+            try:
+                return await js.stream_info(self.stream)
+            except nats.js.errors.NotFoundError:
+                return await js.add_stream(config)
+
+        info = await patiently(stream)
+        if info.config.max_msgs_per_subject != self._history_per_room:
+            info = await js.update_stream(config)
         self._keep = max(1, int(info.config.max_msgs_per_subject or self._history_per_room))
         self._rooms_kv = await self._bucket(js, self.rooms_bucket)
         self._accounts_kv = await self._bucket(js, self.accounts_bucket)
@@ -1275,19 +1285,23 @@ class NatsStore:
         self, js: JetStreamContext, name: str, subjects: list[str], max_msgs: int = -1
     ) -> None:
         """Create a stream if it does not exist (file storage, direct get)."""
-        try:
-            await js.stream_info(name)
-        except nats.js.errors.NotFoundError:
-            config = StreamConfig(
-                name=name,
-                subjects=subjects,
-                storage=StorageType.FILE,
-                discard=DiscardPolicy.OLD,
-                max_msgs=max_msgs,
-                num_replicas=self._replicas,
-                allow_direct=True,
-            )
-            await patiently(lambda: js.add_stream(config))
+        config = StreamConfig(
+            name=name,
+            subjects=subjects,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_msgs=max_msgs,
+            num_replicas=self._replicas,
+            allow_direct=True,
+        )
+
+        async def stream() -> StreamInfo:  # looked up, or made; both safe to repeat
+            try:
+                return await js.stream_info(name)
+            except nats.js.errors.NotFoundError:
+                return await js.add_stream(config)
+
+        await patiently(stream)
 
     async def _subscribe(self, start: int) -> JetStreamContext.PushSubscription:
         """An ordered consumer over the whole stream from sequence ``start``."""
