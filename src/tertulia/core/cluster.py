@@ -497,15 +497,9 @@ class Cluster:
         """Members on every node."""
         return len(room.members) + len(room.remote)
 
-    @staticmethod
-    def _tell(members: Iterable[Session], build: Build) -> None:
-        cache: dict[bool, bytes] = {}
-        for member in members:
-            json_mode = member.variant == VARIANT_JSON
-            data = cache.get(json_mode)
-            if data is None:
-                data = cache[json_mode] = build(member.enc)
-            member.send(data)
+    def _tell(self, members: Iterable[Session], build: Build) -> None:
+        """One line to members, built once per encoder (the hub's way; no actor to skip)."""
+        self.hub._tell(members, None, build)
 
 
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
